@@ -1,0 +1,45 @@
+package message
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzParseRequest feeds arbitrary bodies through the API's decoding and
+// validation. Whatever the input, the result is either a *message.Error or a
+// message that survives the trip through SQS to the consumer unchanged.
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte(validBody))
+	f.Add([]byte(`{"data":{},"token":""}`))
+	f.Add([]byte(`{"data":{"email_subject":"\ud800","email_sender":"a@b.c","email_timestream":"t","email_content":"c"},"token":"t"}`))
+	f.Add([]byte(`{"data":null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := ParseRequest(body)
+		if err != nil {
+			var me *Error
+			if !errors.As(err, &me) {
+				t.Fatalf("ParseRequest returned %T: %v", err, err)
+			}
+			return
+		}
+		if err := req.Data.Validate(); err != nil {
+			var me *Error
+			if !errors.As(err, &me) || me.Kind != Invalid || len(me.Fields) == 0 {
+				t.Fatalf("Validate returned %T: %v", err, err)
+			}
+			return
+		}
+		enc, err := req.Data.Encode()
+		if err != nil {
+			t.Fatalf("Encode: %v", err)
+		}
+		got, err := DecodeData(enc)
+		if err != nil {
+			t.Fatalf("the consumer rejects what the API accepted: %v\nbody: %q", err, enc)
+		}
+		if got != req.Data {
+			t.Fatalf("round trip changed the message: %+v != %+v", got, req.Data)
+		}
+	})
+}

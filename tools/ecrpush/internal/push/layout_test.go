@@ -1,0 +1,118 @@
+package push_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/devops-exam/msgpipe/tools/ecrpush/internal/ecrtest"
+	"github.com/devops-exam/msgpipe/tools/ecrpush/internal/push"
+)
+
+func TestLoadOfRulesOCILayoutYieldsTheNestedIndex(t *testing.T) {
+	idx := ecrtest.Index(t)
+	dir := t.TempDir()
+	ecrtest.WriteNestedLayout(t, dir, idx)
+	a, err := push.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := idx.Digest()
+	if a.Digest != want {
+		t.Errorf("digest %s, want the nested index %s", a.Digest, want)
+	}
+	if got := a.Describe(); got != "index [linux/amd64, linux/arm64/v8]" {
+		t.Errorf("Describe = %q", got)
+	}
+}
+
+func TestLoadOfFlatLayoutGathersImagesIntoAnIndex(t *testing.T) {
+	dir := t.TempDir()
+	ecrtest.WriteFlatLayout(t, dir, ecrtest.Index(t))
+	a, err := push.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.MediaType.IsIndex() {
+		t.Fatalf("media type %s, want an index", a.MediaType)
+	}
+	if !slices.Equal(a.Platforms, []string{"linux/amd64", "linux/arm64/v8"}) {
+		t.Errorf("platforms %v", a.Platforms)
+	}
+	again, err := push.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Digest != a.Digest {
+		t.Errorf("gathered index digest is not stable: %s then %s", a.Digest, again.Digest)
+	}
+}
+
+func TestLoadOfSingleImageLayoutYieldsTheImage(t *testing.T) {
+	idx := ecrtest.Index(t)
+	im, _ := idx.IndexManifest()
+	img, _ := idx.Image(im.Manifests[1].Digest)
+	dir := t.TempDir()
+	ecrtest.WriteImageLayout(t, dir, img)
+	a, err := push.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Digest != im.Manifests[1].Digest || !a.MediaType.IsImage() || a.Describe() != "image" {
+		t.Errorf("got %s %s %q, want the image %s", a.Digest, a.MediaType, a.Describe(), im.Manifests[1].Digest)
+	}
+}
+
+func TestLoadRejectsBrokenLayouts(t *testing.T) {
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noIndex := filepath.Join(tmp, "noindex")
+	if err := os.Mkdir(noIndex, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(tmp, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(empty, "index.json"), []byte(`{"schemaVersion":2,"manifests":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missingBlob := filepath.Join(tmp, "missingblob")
+	idx := ecrtest.Index(t)
+	ecrtest.WriteNestedLayout(t, missingBlob, idx)
+	im, _ := idx.IndexManifest()
+	img, _ := idx.Image(im.Manifests[0].Digest)
+	layers, _ := img.Layers()
+	h, _ := layers[0].Digest()
+	if err := os.Remove(filepath.Join(missingBlob, "blobs", h.Algorithm, h.Hex)); err != nil {
+		t.Fatal(err)
+	}
+	mixed := filepath.Join(tmp, "mixed")
+	ecrtest.WriteNestedLayout(t, mixed, idx)
+	if err := layout.Path(mixed).AppendIndex(ecrtest.Index(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct{ dir, want string }{
+		{filepath.Join(tmp, "absent"), "directory does not exist"},
+		{file, "not a directory"},
+		{noIndex, "not an OCI image layout"},
+		{empty, "lists no manifests"},
+		{missingBlob, "blob " + h.String() + " is missing"},
+		{mixed, "want one index or only images"},
+	} {
+		t.Run(filepath.Base(tc.dir), func(t *testing.T) {
+			_, err := push.Load(tc.dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "layout "+tc.dir+": ") {
+				t.Fatalf("err = %v, want %q naming the layout", err, tc.want)
+			}
+		})
+	}
+}

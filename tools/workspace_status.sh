@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Bazel workspace status command for --config=release (see .bazelrc).
+# Prints "KEY value" lines; keys starting with STABLE_ are stable-status keys, so a new commit
+# re-links the stamped targets and nothing else. Reads the local checkout only: no network.
+# Fails (and so fails the stamped build) when the commit cannot be read, rather than
+# tagging an image with a made-up revision.
+set -euo pipefail
+
+sha="$(git rev-parse --verify HEAD)"
+echo "STABLE_GIT_SHA ${sha}"

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/devops-exam/msgpipe/tools/ecrpush/internal/ecrtest"
 	"github.com/devops-exam/msgpipe/tools/ecrpush/internal/push"
@@ -114,5 +117,42 @@ func TestLoadRejectsBrokenLayouts(t *testing.T) {
 				t.Fatalf("err = %v, want %q naming the layout", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestLoadOfFlatLayoutDropsRefNamesAndTakesPlatformsFromConfigs(t *testing.T) {
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "api:" + arch})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := push.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v", a.Platforms)
+	}
+	raw, err := a.Manifest.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "ref.name") {
+		t.Errorf("pushed index keeps layout ref names: %s", raw)
 	}
 }

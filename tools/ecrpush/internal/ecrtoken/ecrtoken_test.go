@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
@@ -123,8 +122,10 @@ func TestSourceSpeaksECRWireProtocol(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := aws.Config{
-		Region:       "eu-west-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Region: "eu-west-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"}, nil
+		}),
 		BaseEndpoint: aws.String(srv.URL),
 	}
 	tok, err := ecrtoken.New(cfg).Token(context.Background())

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/devops-exam/msgpipe/libs/httpserver"
 )
 
 // NewRegistry returns a registry holding the Go runtime and process
@@ -66,10 +68,10 @@ func (m *HTTP) Instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		m.inFlight.Inc()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := httpserver.NewStatusWriter(w)
 		defer func() {
 			m.inFlight.Dec()
-			m.requests.WithLabelValues(route, method(r.Method), strconv.Itoa(rec.status)).Inc()
+			m.requests.WithLabelValues(route, method(r.Method), strconv.Itoa(rec.Status)).Inc()
 			m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(rec, r)
@@ -85,19 +87,3 @@ func method(m string) string {
 	}
 	return "OTHER"
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status      int
-	wroteHeader bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wroteHeader {
-		r.status, r.wroteHeader = code, true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -54,11 +54,3 @@ func TestHandlerExposesRuntimeAndOwnMetrics(t *testing.T) {
 		}
 	}
 }
-
-func TestRecorderUnwraps(t *testing.T) {
-	rec := httptest.NewRecorder()
-	sr := &statusRecorder{ResponseWriter: rec}
-	if sr.Unwrap() != rec {
-		t.Fatal("Unwrap lost the writer")
-	}
-}

@@ -1,0 +1,133 @@
+// Package config reads the consumer's settings from the environment once, at
+// start-up, into a typed Config. Every problem is reported together so that
+// a bad task definition is fixed in one deploy, not one restart per mistake.
+package config
+
+import (
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/devops-exam/msgpipe/libs/config"
+	"github.com/devops-exam/msgpipe/libs/logging"
+)
+
+// Server-side encryption modes accepted in S3_SSE.
+const (
+	SSEAES256 = "AES256"
+	SSEKMS    = "aws:kms"
+)
+
+// Defaults, documented in docs/consumer.md; the local stack and the
+// integration tests rely on them.
+const (
+	DefaultPollInterval        = 10 * time.Second
+	DefaultWorkerConcurrency   = 10
+	DefaultVisibilityTimeout   = 30 * time.Second
+	DefaultHTTPAddr            = ":8080"
+	DefaultShutdownTimeout     = 25 * time.Second
+	DefaultDeleteFlushInterval = 250 * time.Millisecond
+)
+
+// Bounds. The visibility timeout is sent to SQS in whole seconds, so its
+// range is SQS's own (0 to 12 hours) with a floor of 2 s: the consumer
+// extends visibility at half the timeout, and below 2 s that is under a
+// second, too tight for a network round trip.
+const (
+	MinVisibilityTimeout = 2 * time.Second
+	MaxVisibilityTimeout = 12 * time.Hour
+	MaxWorkerConcurrency = 1000
+	MaxPollInterval      = time.Hour
+	MaxShutdownTimeout   = time.Hour
+	MinDeleteFlush       = time.Millisecond
+	MaxDeleteFlush       = time.Minute
+)
+
+// Config is the consumer's whole configuration.
+type Config struct {
+	// Region is AWS_REGION; empty lets the SDK decide (then us-east-1).
+	Region              string
+	QueueURL            string
+	Bucket              string
+	PollInterval        time.Duration
+	WorkerConcurrency   int
+	VisibilityTimeout   time.Duration
+	SSE                 string
+	KMSKeyID            string
+	HTTPAddr            string
+	ShutdownTimeout     time.Duration
+	DeleteFlushInterval time.Duration
+	LogLevel            slog.Level
+}
+
+// Load reads the environment through lookup (nil means the process
+// environment). The error, if any, is a *config.Error naming every problem.
+func Load(lookup config.LookupFunc) (Config, error) {
+	l := config.NewLoader(lookup)
+	c := Config{
+		Region:              l.String("AWS_REGION", ""),
+		QueueURL:            l.Required("SQS_QUEUE_URL"),
+		Bucket:              l.Required("S3_BUCKET_NAME"),
+		PollInterval:        l.Duration("POLL_INTERVAL", DefaultPollInterval, 0, MaxPollInterval),
+		WorkerConcurrency:   int(l.Int("WORKER_CONCURRENCY", DefaultWorkerConcurrency, 1, MaxWorkerConcurrency)),
+		VisibilityTimeout:   l.Duration("VISIBILITY_TIMEOUT", DefaultVisibilityTimeout, MinVisibilityTimeout, MaxVisibilityTimeout),
+		SSE:                 l.OneOf("S3_SSE", SSEAES256, SSEAES256, SSEKMS),
+		KMSKeyID:            l.String("S3_KMS_KEY_ID", ""),
+		HTTPAddr:            l.String("HTTP_ADDR", DefaultHTTPAddr),
+		ShutdownTimeout:     l.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0, MaxShutdownTimeout),
+		DeleteFlushInterval: l.Duration("DELETE_FLUSH_INTERVAL", DefaultDeleteFlushInterval, MinDeleteFlush, MaxDeleteFlush),
+	}
+
+	if c.QueueURL != "" {
+		if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.Problem("SQS_QUEUE_URL=%q is not an http(s) URL", c.QueueURL)
+		}
+	}
+	if c.Bucket != "" && !validBucket(c.Bucket) {
+		l.Problem("S3_BUCKET_NAME=%q is not a valid bucket name (3 to 63 characters: a-z, 0-9, '.', '-')", c.Bucket)
+	}
+	if c.VisibilityTimeout%time.Second != 0 {
+		l.Problem("VISIBILITY_TIMEOUT=%s must be a whole number of seconds, as SQS counts it", c.VisibilityTimeout)
+	}
+	switch {
+	case c.SSE == SSEKMS && c.KMSKeyID == "":
+		l.Problem("S3_KMS_KEY_ID is required when S3_SSE=%s", SSEKMS)
+	case c.SSE != SSEKMS && c.KMSKeyID != "":
+		// A key id with SSE-S3 is a half-finished switch to KMS; storing
+		// under the wrong key silently is worse than not starting.
+		l.Problem("S3_KMS_KEY_ID is set but S3_SSE is %s; set S3_SSE=%s to use it", c.SSE, SSEKMS)
+	}
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		l.Problem("HTTP_ADDR=%q is not host:port (example: :8080)", c.HTTPAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		l.Problem("HTTP_ADDR=%q has an invalid port", c.HTTPAddr)
+	}
+	level, err := logging.ParseLevel(l.String("LOG_LEVEL", "info"))
+	if err != nil {
+		l.Problem("LOG_LEVEL: %v", err)
+	}
+	c.LogLevel = level
+
+	if err := l.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// validBucket applies S3's general-purpose bucket naming rules, enough to
+// catch a pasted ARN or URL before the first PutObject does.
+func validBucket(name string) bool {
+	if len(name) < 3 || len(name) > 63 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	first, last := name[0], name[len(name)-1]
+	return first != '.' && first != '-' && last != '.' && last != '-'
+}

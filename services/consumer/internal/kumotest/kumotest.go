@@ -1,0 +1,75 @@
+// Package kumotest starts the in-process kumo AWS emulator for tests and
+// creates uniquely named queues and buckets in it. kumo keeps its state
+// process-wide, so unique names are what keep tests apart.
+package kumotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/sivchari/kumo"
+)
+
+// Region is the region every test client uses.
+const Region = "us-east-1"
+
+// Env is a running emulator with clients pointed at it.
+type Env struct {
+	URL string
+	SQS *sqs.Client
+	S3  *s3.Client
+}
+
+// Start serves kumo on loopback for the rest of the test.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(srv.URL),
+	}
+	return &Env{
+		URL: srv.URL,
+		SQS: sqs.NewFromConfig(cfg),
+		S3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+	}
+}
+
+// Name returns prefix followed by random hex, a valid queue or bucket name.
+func Name(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// Queue creates a queue with attrs (e.g. "VisibilityTimeout") and returns
+// its URL.
+func (e *Env) Queue(t testing.TB, attrs map[string]string) string {
+	t.Helper()
+	out, err := e.SQS.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+		QueueName:  aws.String(Name("q")),
+		Attributes: attrs,
+	})
+	if err != nil {
+		t.Fatalf("create queue: %v", err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// Bucket creates a bucket and returns its name.
+func (e *Env) Bucket(t testing.TB) string {
+	t.Helper()
+	name := Name("b")
+	if _, err := e.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket: %v", err)
+	}
+	return name
+}

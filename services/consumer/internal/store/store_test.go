@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/devops-exam/msgpipe/services/consumer/internal/kumotest"
+)
+
+func TestPutFirstWriteWins(t *testing.T) {
+	env := kumotest.Start(t)
+	bucket := env.Bucket(t)
+	s := New(env.S3, bucket, Encryption{Mode: "AES256"})
+	ctx := context.Background()
+	key := "messages/2024/01/15/id-1.json"
+
+	existed, err := s.Put(ctx, key, []byte(`{"first":true}`))
+	if err != nil || existed {
+		t.Fatalf("first put: existed=%v err=%v", existed, err)
+	}
+	existed, err = s.Put(ctx, key, []byte(`{"second":true}`))
+	if err != nil || !existed {
+		t.Fatalf("second put: existed=%v err=%v, want already stored", existed, err)
+	}
+
+	out, err := env.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	body, _ := io.ReadAll(out.Body)
+	if string(body) != `{"first":true}` {
+		t.Errorf("body = %s, want the first write", body)
+	}
+	if ct := aws.ToString(out.ContentType); ct != "application/json" {
+		t.Errorf("content type = %q", ct)
+	}
+}
+
+func TestPutErrorNamesTheObject(t *testing.T) {
+	env := kumotest.Start(t)
+	s := New(env.S3, kumotest.Name("missing"), Encryption{Mode: "AES256"})
+	existed, err := s.Put(context.Background(), "messages/k.json", []byte(`{}`))
+	if err == nil || existed {
+		t.Fatalf("existed=%v err=%v, want an error", existed, err)
+	}
+	if !strings.Contains(err.Error(), "put s3://missing-") || !strings.Contains(err.Error(), "/messages/k.json") {
+		t.Errorf("error %q does not name the object", err)
+	}
+}
+
+type capture struct {
+	in  *s3.PutObjectInput
+	err error
+}
+
+func (c *capture) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	c.in = in
+	return &s3.PutObjectOutput{}, c.err
+}
+
+func TestPutRequest(t *testing.T) {
+	for _, tc := range []struct {
+		enc     Encryption
+		wantSSE types.ServerSideEncryption
+		wantKey string
+	}{
+		{Encryption{Mode: "AES256"}, types.ServerSideEncryptionAes256, ""},
+		{Encryption{Mode: "aws:kms", KMSKeyID: "alias/msgpipe"}, types.ServerSideEncryptionAwsKms, "alias/msgpipe"},
+	} {
+		t.Run(tc.enc.Mode, func(t *testing.T) {
+			c := &capture{}
+			if _, err := New(c, "bkt", tc.enc).Put(context.Background(), "k", []byte("abc")); err != nil {
+				t.Fatal(err)
+			}
+			in := c.in
+			if aws.ToString(in.Bucket) != "bkt" || aws.ToString(in.Key) != "k" ||
+				aws.ToString(in.IfNoneMatch) != "*" || aws.ToString(in.ContentType) != "application/json" ||
+				aws.ToInt64(in.ContentLength) != 3 {
+				t.Errorf("request %+v", in)
+			}
+			if in.ServerSideEncryption != tc.wantSSE || aws.ToString(in.SSEKMSKeyId) != tc.wantKey {
+				t.Errorf("SSE %q key %q, want %q %q", in.ServerSideEncryption, aws.ToString(in.SSEKMSKeyId), tc.wantSSE, tc.wantKey)
+			}
+		})
+	}
+}
+
+func statusError(code int) error {
+	return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}},
+		Err:      errors.New("status"),
+	}}
+}
+
+func TestPutOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		err         error
+		wantExisted bool
+		wantErr     bool
+	}{
+		{"412 by code", &smithy.GenericAPIError{Code: "PreconditionFailed"}, true, false},
+		{"412 by status", statusError(http.StatusPreconditionFailed), true, false},
+		{"409 conditional conflict", &smithy.GenericAPIError{Code: "ConditionalRequestConflict"}, true, false},
+		{"409 other conflict", &smithy.GenericAPIError{Code: "OperationAborted"}, false, true},
+		{"403", &smithy.GenericAPIError{Code: "AccessDenied"}, false, true},
+		{"500", statusError(http.StatusInternalServerError), false, true},
+		{"network", errors.New("connection reset"), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			existed, err := New(&capture{err: tc.err}, "bkt", Encryption{Mode: "AES256"}).Put(context.Background(), "k", nil)
+			if existed != tc.wantExisted || (err != nil) != tc.wantErr {
+				t.Fatalf("existed=%v err=%v", existed, err)
+			}
+			if err != nil && !errors.Is(err, tc.err) {
+				t.Errorf("error %v does not wrap %v", err, tc.err)
+			}
+		})
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
@@ -32,8 +31,10 @@ func Start(t testing.TB) *Env {
 	srv := kumo.NewServer()
 	t.Cleanup(srv.Close)
 	cfg := aws.Config{
-		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Region: Region,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "kumotest"}, nil
+		}),
 		BaseEndpoint: aws.String(srv.URL),
 	}
 	return &Env{

@@ -11,10 +11,8 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 )
 
 // PutAPI is the one S3 call the store makes.
@@ -73,20 +71,19 @@ func (s *Store) Put(ctx context.Context, key string, body []byte) (existed bool,
 // lost: 412 PreconditionFailed when the object exists, and 409
 // ConditionalRequestConflict when a concurrent write to the same key is in
 // progress (which, for a derived key, is another delivery of this message).
+// Other 409s, such as OperationAborted, are real failures.
+//
+// The SDK's error types are matched by the methods they expose
+// (smithy.APIError's ErrorCode, the HTTP response error's HTTPStatusCode),
+// which keeps this package to the SDK modules it already uses.
 func alreadyStored(err error) bool {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) {
+		switch coded.ErrorCode() {
 		case "PreconditionFailed", "ConditionalRequestConflict":
 			return true
 		}
 	}
-	var respErr *awshttp.ResponseError
-	if errors.As(err, &respErr) {
-		switch respErr.HTTPStatusCode() {
-		case http.StatusPreconditionFailed:
-			return true
-		}
-	}
-	return false
+	var status interface{ HTTPStatusCode() int }
+	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusPreconditionFailed
 }

@@ -9,11 +9,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/devops-exam/msgpipe/services/consumer/internal/kumotest"
 )
@@ -97,12 +94,17 @@ func TestPutRequest(t *testing.T) {
 	}
 }
 
-func statusError(code int) error {
-	return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
-		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}},
-		Err:      errors.New("status"),
-	}}
-}
+// apiError and statusError have the methods of the SDK's error types that
+// the store looks at.
+type apiError struct{ code string }
+
+func (e *apiError) Error() string     { return "api error " + e.code }
+func (e *apiError) ErrorCode() string { return e.code }
+
+type statusError struct{ status int }
+
+func (e *statusError) Error() string       { return http.StatusText(e.status) }
+func (e *statusError) HTTPStatusCode() int { return e.status }
 
 func TestPutOutcomes(t *testing.T) {
 	for _, tc := range []struct {
@@ -111,12 +113,12 @@ func TestPutOutcomes(t *testing.T) {
 		wantExisted bool
 		wantErr     bool
 	}{
-		{"412 by code", &smithy.GenericAPIError{Code: "PreconditionFailed"}, true, false},
-		{"412 by status", statusError(http.StatusPreconditionFailed), true, false},
-		{"409 conditional conflict", &smithy.GenericAPIError{Code: "ConditionalRequestConflict"}, true, false},
-		{"409 other conflict", &smithy.GenericAPIError{Code: "OperationAborted"}, false, true},
-		{"403", &smithy.GenericAPIError{Code: "AccessDenied"}, false, true},
-		{"500", statusError(http.StatusInternalServerError), false, true},
+		{"412 by code", &apiError{"PreconditionFailed"}, true, false},
+		{"412 by status", &statusError{http.StatusPreconditionFailed}, true, false},
+		{"409 conditional conflict", &apiError{"ConditionalRequestConflict"}, true, false},
+		{"409 other conflict", &apiError{"OperationAborted"}, false, true},
+		{"403", &apiError{"AccessDenied"}, false, true},
+		{"500", &statusError{http.StatusInternalServerError}, false, true},
 		{"network", errors.New("connection reset"), false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

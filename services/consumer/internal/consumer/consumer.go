@@ -1,0 +1,241 @@
+// Package consumer moves messages from SQS to S3: it long-polls the queue,
+// hands each message to a bounded pool of workers that re-validate it and
+// store it under a key derived from the message, and queues the SQS delete
+// only once the object is stored. Anything that goes wrong leaves the
+// message in SQS for a redelivery or, eventually, the dead-letter queue.
+package consumer
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
+)
+
+// MaxReceive is SQS's limit on messages per ReceiveMessage call.
+const MaxReceive = 10
+
+// MaxWait is SQS's limit on a long poll.
+const MaxWait = 20 * time.Second
+
+// Backoff after a failed receive: short, because the usual cause is one
+// broken connection, and capped, so an outage costs one call every few
+// seconds rather than a busy loop.
+const (
+	receiveBackoffMin = 100 * time.Millisecond
+	receiveBackoffMax = 5 * time.Second
+)
+
+// receiveSlack is how long a receive may take beyond its long poll before
+// it is abandoned as hung.
+const receiveSlack = 15 * time.Second
+
+// Queue is what the consumer needs from SQS itself; deletes go through a
+// Deleter so that they can be batched.
+type Queue interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// Store writes an object unless its key is taken; existed reports that an
+// earlier write won.
+type Store interface {
+	Put(ctx context.Context, key string, body []byte) (existed bool, err error)
+}
+
+// Deleter accepts stored messages for deletion from SQS.
+type Deleter interface {
+	Add(deleter.Entry)
+}
+
+// Options configure a Consumer. Every field but Logger and Metrics is
+// required; config.Load supplies validated values.
+type Options struct {
+	QueueURL          string
+	PollInterval      time.Duration
+	Concurrency       int
+	VisibilityTimeout time.Duration
+	ShutdownTimeout   time.Duration
+	Logger            *slog.Logger
+	// Metrics defaults to a set registered nowhere.
+	Metrics *Metrics
+}
+
+// Consumer is one queue's receive loop and worker pool.
+type Consumer struct {
+	queue Queue
+	store Store
+	del   Deleter
+	opts  Options
+	log   *slog.Logger
+	m     *Metrics
+
+	inFlight atomic.Int64
+}
+
+// New returns a Consumer; Run starts it.
+func New(q Queue, s Store, d Deleter, opts Options) *Consumer {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	opts.Concurrency = max(opts.Concurrency, 1)
+	return &Consumer{queue: q, store: s, del: d, opts: opts, log: opts.Logger, m: opts.Metrics}
+}
+
+// WaitTime is the long poll for a poll interval: the interval itself,
+// rounded to whole seconds, between 1 s and SQS's 20 s maximum.
+func WaitTime(pollInterval time.Duration) time.Duration {
+	return min(max(pollInterval.Round(time.Second), time.Second), MaxWait)
+}
+
+// Run receives and processes messages until ctx is done. Then it stops
+// receiving (cancelling the long poll in progress), gives the messages it
+// holds up to ShutdownTimeout to finish, abandons the rest to SQS, and
+// returns once every worker has returned. Deletes queued by then are the
+// Deleter's to flush.
+func (c *Consumer) Run(ctx context.Context) error {
+	// Work outlives the stop signal by up to ShutdownTimeout, so it runs
+	// under its own context, keeping ctx's values but not its cancellation.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var wg sync.WaitGroup
+	c.poll(ctx, workCtx, &wg)
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	timer := time.NewTimer(c.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		c.log.Warn("shutdown timeout: abandoning in-flight messages to SQS",
+			"in_flight", c.inFlight.Load(), "shutdown_timeout", c.opts.ShutdownTimeout.String())
+		cancelWork()
+		<-done
+	}
+	return nil
+}
+
+// poll is the receive loop. A slot in slots is held by every message from
+// the moment it is asked for until its worker returns, so the consumer
+// never holds more messages than it has workers.
+func (c *Consumer) poll(ctx, workCtx context.Context, wg *sync.WaitGroup) {
+	slots := make(chan struct{}, c.opts.Concurrency)
+	backoff := receiveBackoffMin
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < MaxReceive {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+
+		start := time.Now()
+		msgs, err := c.receive(ctx, n)
+		for range n - len(msgs) {
+			<-slots
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.m.ReceiveErrors.Inc()
+			c.log.Warn("receive failed, retrying", "error", err, "backoff", backoff.String())
+			if !sleep(ctx, jitter(backoff)) {
+				return
+			}
+			backoff = min(2*backoff, receiveBackoffMax)
+			continue
+		}
+		backoff = receiveBackoffMin
+
+		c.m.Received.Add(float64(len(msgs)))
+		for _, m := range msgs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				c.handle(workCtx, m)
+			}()
+		}
+		if len(msgs) == 0 {
+			// An empty answer before the interval is up (a long poll cut
+			// short) must not turn into a faster poll: an idle consumer
+			// makes at most one call per interval.
+			if !sleep(ctx, c.opts.PollInterval-time.Since(start)) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) {
+	wait := WaitTime(c.opts.PollInterval)
+	rctx, cancel := context.WithTimeout(ctx, wait+receiveSlack)
+	defer cancel()
+	out, err := c.queue.ReceiveMessage(rctx, &sqs.ReceiveMessageInput{
+		QueueUrl:            aws.String(c.opts.QueueURL),
+		MaxNumberOfMessages: int32(n),
+		WaitTimeSeconds:     int32(wait / time.Second),
+		VisibilityTimeout:   int32(c.opts.VisibilityTimeout / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
+			types.MessageSystemAttributeNameSentTimestamp,
+			types.MessageSystemAttributeNameApproximateReceiveCount,
+		},
+		MessageAttributeNames: []string{"All"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Messages) > n {
+		// Never more than asked for; a misbehaving endpoint must not
+		// overrun the worker pool.
+		c.log.Warn("receive returned more messages than requested; extra ones left to SQS",
+			"requested", n, "returned", len(out.Messages))
+		return out.Messages[:n], nil
+	}
+	return out.Messages, nil
+}
+
+// sleep waits d or until ctx is done, reporting whether the full wait
+// passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// jitter spreads retries of several tasks hitting the same outage.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}

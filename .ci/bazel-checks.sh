@@ -99,9 +99,9 @@ have="$(awk '
 if [[ "$want" != "$have" ]]; then
   {
     echo "use_repo(go_deps, ...) in MODULE.bazel does not match go.mod's direct requirements:"
-    diff <(echo "$want") <(echo "$have") | sed -n 's/^< /  missing from use_repo: /p; s/^> /  not a direct go.mod requirement: /p'
+    { diff <(echo "$want") <(echo "$have") || true; } | sed -n 's/^< /  missing from use_repo: /p; s/^> /  not a direct go.mod requirement: /p'
   } >&2
-  fail "update use_repo(go_deps, ...) in MODULE.bazel (bazel mod tidy does this)"
+  fail "run 'go mod tidy' (code imports a module go.mod marks // indirect?), then make use_repo(go_deps, ...) in MODULE.bazel list go.mod's direct requirements ('bazel mod tidy' does this)"
 fi
 
 # Every @repo named in a BUILD or .bzl file must be visible to the root module.

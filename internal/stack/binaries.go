@@ -1,0 +1,150 @@
+package stack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Environment variables naming prebuilt service binaries. Under Bazel they
+// hold rlocation paths (e.g. "_main/services/api/api_/api"), which Rlocation
+// resolves; anywhere else a plain path works too.
+const (
+	EnvAPIBin      = "MSGPIPE_API_BIN"
+	EnvConsumerBin = "MSGPIPE_CONSUMER_BIN"
+)
+
+// Binaries are the service executables to run: the same ones that ship.
+type Binaries struct {
+	API      string
+	Consumer string
+}
+
+// FindBinaries returns the binaries named by MSGPIPE_API_BIN and
+// MSGPIPE_CONSUMER_BIN. ok is false when neither is set; setting only one is
+// an error, since running one prebuilt and one fresh binary would test a
+// pair that never ships together.
+func FindBinaries() (b Binaries, ok bool, err error) {
+	api, consumer := os.Getenv(EnvAPIBin), os.Getenv(EnvConsumerBin)
+	switch {
+	case api == "" && consumer == "":
+		return Binaries{}, false, nil
+	case api == "" || consumer == "":
+		return Binaries{}, false, fmt.Errorf("set both %s and %s, or neither to build them", EnvAPIBin, EnvConsumerBin)
+	}
+	if b.API, err = Rlocation(api); err != nil {
+		return Binaries{}, false, fmt.Errorf("%s: %w", EnvAPIBin, err)
+	}
+	if b.Consumer, err = Rlocation(consumer); err != nil {
+		return Binaries{}, false, fmt.Errorf("%s: %w", EnvConsumerBin, err)
+	}
+	return b, true, nil
+}
+
+// FindOrBuild returns the binaries from the environment if it names them,
+// else builds them from source into dir.
+func FindOrBuild(ctx context.Context, dir string) (Binaries, error) {
+	b, ok, err := FindBinaries()
+	if err != nil || ok {
+		return b, err
+	}
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		return Binaries{}, err
+	}
+	return Build(ctx, root, dir)
+}
+
+// Rlocation resolves path the way Bazel's runfiles libraries do: an
+// existing absolute or working-directory-relative path as is, else under
+// RUNFILES_DIR, TEST_SRCDIR or <argv0>.runfiles, else through a runfiles
+// manifest.
+func Rlocation(path string) (string, error) {
+	if filepath.IsAbs(path) {
+		if isFile(path) {
+			return path, nil
+		}
+		return "", fmt.Errorf("%s: no such file", path)
+	}
+	if isFile(path) {
+		return filepath.Abs(path)
+	}
+	exe := os.Args[0]
+	if abs, err := filepath.Abs(exe); err == nil {
+		exe = abs
+	}
+	for _, dir := range []string{os.Getenv("RUNFILES_DIR"), os.Getenv("TEST_SRCDIR"), exe + ".runfiles"} {
+		if dir == "" {
+			continue
+		}
+		if p := filepath.Join(dir, filepath.FromSlash(path)); isFile(p) {
+			return p, nil
+		}
+	}
+	for _, manifest := range []string{os.Getenv("RUNFILES_MANIFEST_FILE"), exe + ".runfiles_manifest"} {
+		if manifest == "" {
+			continue
+		}
+		if p, ok := lookupManifest(manifest, path); ok && isFile(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found as a path nor in the Bazel runfiles", path)
+}
+
+func lookupManifest(manifest, key string) (string, bool) {
+	f, err := os.Open(manifest)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// ModuleRoot finds the directory of the go.mod that encloses the working
+// directory.
+func ModuleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w (is the Go toolchain on PATH?)", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside the msgpipe module: run from the repository, or set " + EnvAPIBin + " and " + EnvConsumerBin)
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// Build compiles services/api and services/consumer from the module at root
+// into dir. CGO is off because the images ship pure Go binaries; a local
+// run should not link what production never has.
+func Build(ctx context.Context, root, dir string) (Binaries, error) {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator), "./services/api", "./services/consumer")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return Binaries{}, fmt.Errorf("go build ./services/api ./services/consumer: %w\n%s", err, strings.TrimSpace(stderr.String()))
+	}
+	return Binaries{API: filepath.Join(dir, "api"), Consumer: filepath.Join(dir, "consumer")}, nil
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/devops-exam/msgpipe/internal/stack"
+)
+
+// The test binary stands in for both services: devstack gives its children
+// AWS_ENDPOINT_URL and HTTP_ADDR, which a test run never has.
+func TestMain(m *testing.M) {
+	if os.Getenv("AWS_ENDPOINT_URL") != "" && os.Getenv("HTTP_ADDR") != "" {
+		fakeService()
+	}
+	os.Exit(m.Run())
+}
+
+func fakeService() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", os.Getenv("HTTP_ADDR"))
+	if err != nil {
+		os.Exit(4)
+	}
+	go func() {
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	}()
+	println("fake service up")
+	<-ctx.Done()
+	os.Exit(0)
+}
+
+func useFakeServices(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(stack.EnvAPIBin, exe)
+	t.Setenv(stack.EnvConsumerBin, exe)
+}
+
+func freePort(t *testing.T) (string, int) {
+	t.Helper()
+	addr, err := stack.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return addr, n
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunStartsPrintsAndStopsCleanly(t *testing.T) {
+	useFakeServices(t)
+	_, port := freePort(t)
+	apiAddr, _ := freePort(t)
+	consumerAddr, _ := freePort(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--port", strconv.Itoa(port), "--api-addr", apiAddr, "--consumer-addr", consumerAddr,
+			"--token", "tok-123", "--out", out, "--bucket", "devstack-cli-test", "--queue", "devstack-cli-test"}, &stdout, &stderr)
+	}()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(stdout.String(), "Press Ctrl-C to stop.") {
+		select {
+		case code := <-done:
+			t.Fatalf("Run returned %d early:\n%s\n%s", code, stdout.String(), stderr.String())
+		case <-deadline:
+			t.Fatalf("not ready:\n%s\n%s", stdout.String(), stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	resp, err := http.Get("http://" + apiAddr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel() // what Ctrl-C does
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("exit %d:\n%s\n%s", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not stop")
+	}
+	got := stdout.String()
+	for _, want := range []string{
+		"API           http://" + apiAddr,
+		"Token         tok-123",
+		"AWS emulator  http://127.0.0.1:" + strconv.Itoa(port),
+		"curl -sS -X POST http://" + apiAddr + "/api/message",
+		`"token":"tok-123"}'`,
+		"aws --endpoint-url http://127.0.0.1:" + strconv.Itoa(port) + " s3 ls s3://devstack-cli-test/messages/ --recursive",
+		"Mirror        " + out + "/messages",
+		"API_URL=http://" + apiAddr + " API_TOKEN=tok-123 S3_BUCKET_NAME=devstack-cli-test",
+		"api      | fake service up",
+		"consumer | fake service up",
+		"Stopped cleanly.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
+
+func TestRunRefusesABusyPortInOneLine(t *testing.T) {
+	useFakeServices(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(busy)
+	free, _ := freePort(t)
+	_, freeP := freePort(t)
+	for _, args := range [][]string{
+		{"--port", port, "--api-addr", free, "--consumer-addr", free},
+		{"--port", strconv.Itoa(freeP), "--api-addr", busy},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Run(t.Context(), args, &stdout, &stderr)
+		if code != ExitFailure {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		msg := stderr.String()
+		if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, busy+" is already in use") {
+			t.Errorf("%v: stderr = %q", args, msg)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%v: started something: %q", args, stdout.String())
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	c, err := ParseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 4566 || c.APIAddr != "127.0.0.1:8080" || c.ConsumerAddr != "127.0.0.1:8081" || c.PollInterval != time.Second ||
+		c.Bucket != stack.DefaultBucket || c.Queue != stack.DefaultQueue || c.Parameter != stack.DefaultParameter {
+		t.Errorf("defaults = %+v", c)
+	}
+	c, err = ParseFlags([]string{"--out", "rel"}, &bytes.Buffer{})
+	if err != nil || !strings.HasSuffix(c.Out, "/rel") || c.Out[0] != '/' {
+		t.Errorf("--out rel = %q, %v", c.Out, err)
+	}
+	for _, bad := range [][]string{{"--port", "0"}, {"--port", "70000"}, {"--api-addr", "8080"}, {"--token", " x"}, {"extra"}, {"--nope"}} {
+		if _, err := ParseFlags(bad, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	var stderr bytes.Buffer
+	if code := Run(t.Context(), []string{"--port", "0"}, &bytes.Buffer{}, &stderr); code != ExitUsage || !strings.Contains(stderr.String(), "--port 0") {
+		t.Errorf("usage error: %d %q", code, stderr.String())
+	}
+	if code := Run(t.Context(), []string{"-h"}, &bytes.Buffer{}, &stderr); code != ExitOK {
+		t.Errorf("-h: %d", code)
+	}
+}

@@ -1,12 +1,16 @@
 // Package kumotest starts the in-process kumo AWS emulator for tests and
-// creates uniquely named queues and buckets in it. kumo keeps its state
-// process-wide, so unique names are what keep tests apart.
+// creates uniquely named queues and buckets in it. kumo keeps its services
+// process-wide: a second kumo.NewServer rewires them while the first one's
+// background notifications still read them (a data race under -race). So
+// one server serves the whole test binary, and unique names keep tests
+// apart.
 package kumotest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,11 +29,21 @@ type Env struct {
 	S3  *s3.Client
 }
 
-// Start serves kumo on loopback for the rest of the test.
+var (
+	once   sync.Once
+	shared *Env
+)
+
+// Start returns the emulator shared by the test binary, serving on
+// loopback, starting it on first use. It lives until the process exits.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	once.Do(func() { shared = start() })
+	return shared
+}
+
+func start() *Env {
 	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
 	cfg := aws.Config{
 		Region: Region,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {

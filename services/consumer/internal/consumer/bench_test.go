@@ -1,0 +1,67 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
+)
+
+// countingBatch acknowledges every delete and closes done at want.
+type countingBatch struct {
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func (c *countingBatch) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Successful = append(out.Successful, types.DeleteMessageBatchResultEntry{Id: e.Id})
+	}
+	if c.n.Add(int64(len(in.Entries))) == c.want {
+		close(c.done)
+	}
+	return out, nil
+}
+
+// BenchmarkPipeline pushes b.N messages through the consumer's whole
+// path (receive, re-validate, encode, put, batched delete) with in-memory
+// SQS and S3, measuring the consumer's own cost per message.
+func BenchmarkPipeline(b *testing.B) {
+	for _, workers := range []int{10, 100} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			msgs := make([]types.Message, b.N)
+			for i := range msgs {
+				msgs[i] = msg(fmt.Sprintf("m-%d", i), validBody)
+			}
+			q := newFakeQueue(msgs...)
+			q.longPoll = true
+			batch := &countingBatch{want: int64(b.N), done: make(chan struct{})}
+			del := deleter.New(batch, "q", deleter.Options{FlushInterval: 5 * time.Millisecond})
+			go del.Run()
+			opts := defaultOptions()
+			opts.Concurrency = workers
+			c := New(q, newFakeStore(), del, opts)
+			ctx, cancel := context.WithCancel(context.Background())
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			runDone := make(chan struct{})
+			go func() { _ = c.Run(ctx); close(runDone) }()
+			<-batch.done
+			elapsed := time.Since(start)
+			b.StopTimer()
+			cancel()
+			<-runDone
+			del.Close(context.Background())
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+		})
+	}
+}

@@ -1,0 +1,159 @@
+// Command consumer moves messages from SQS to S3. It only wires: the
+// behaviour lives in internal/. Its environment is documented in
+// docs/consumer.md; a configuration error exits 2 with every problem named.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/devops-exam/msgpipe/libs/awsconfig"
+	libconfig "github.com/devops-exam/msgpipe/libs/config"
+	"github.com/devops-exam/msgpipe/libs/httpserver"
+	"github.com/devops-exam/msgpipe/libs/logging"
+	"github.com/devops-exam/msgpipe/libs/metrics"
+	"github.com/devops-exam/msgpipe/services/consumer/internal/config"
+	"github.com/devops-exam/msgpipe/services/consumer/internal/consumer"
+	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
+	"github.com/devops-exam/msgpipe/services/consumer/internal/store"
+)
+
+// service names the process on every log line.
+const service = "consumer"
+
+// Once the workers are done, the deletes they queued and the HTTP server
+// get this long. With the default SHUTDOWN_TIMEOUT of 25 s the whole stop
+// stays inside ECS's 30 s grace period.
+const (
+	finalFlushTimeout = 3 * time.Second
+	httpDrainTimeout  = 2 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	go func() {
+		// After the first signal, a second one kills at once, as the
+		// operator pressing Ctrl-C twice expects.
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(exitCode(run(ctx, os.LookupEnv, os.Stdout, os.Stderr)))
+}
+
+// exitCode maps run's result to the process status: 0 after a clean stop,
+// config.ExitCode for a configuration error, 1 for anything else.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case libconfig.IsConfigError(err):
+		return libconfig.ExitCode
+	default:
+		return 1
+	}
+}
+
+// run starts the consumer and blocks until ctx is done and it has stopped.
+// A configuration error is written to stderr as one message; every later
+// error is logged as JSON to stdout. Both are returned.
+func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return err
+	}
+	logger := logging.New(stdout, cfg.LogLevel, service)
+	fail := func(err error) error {
+		logger.Error("consumer failed", "error", err)
+		return err
+	}
+
+	awsCfg, err := awsconfig.Load(ctx, cfg.Region)
+	if err != nil {
+		return fail(err)
+	}
+	sqsClient := awsconfig.NewSQS(awsCfg)
+	s3Client := awsconfig.NewS3(awsCfg)
+
+	reg := metrics.NewRegistry()
+	m := consumer.NewMetrics(reg)
+	httpm := metrics.NewHTTP(reg, consumer.Namespace)
+	mux := http.NewServeMux()
+	mux.Handle("GET /health", httpm.Instrument("health", http.HandlerFunc(httpserver.Health)))
+	mux.Handle("GET /metrics", httpm.Instrument("metrics", metrics.Handler(reg)))
+	ln, err := httpserver.Listen(cfg.HTTPAddr)
+	if err != nil {
+		return fail(err)
+	}
+
+	del := deleter.New(sqsClient, cfg.QueueURL, deleter.Options{
+		FlushInterval: cfg.DeleteFlushInterval,
+		Logger:        logger,
+		Deleted:       m.Deletes,
+		Failed:        m.Failed.WithLabelValues(consumer.ReasonDelete),
+	})
+	c := consumer.New(sqsClient,
+		store.New(s3Client, cfg.Bucket, store.Encryption{Mode: cfg.SSE, KMSKeyID: cfg.KMSKeyID}),
+		del, consumer.Options{
+			QueueURL:          cfg.QueueURL,
+			PollInterval:      cfg.PollInterval,
+			Concurrency:       cfg.WorkerConcurrency,
+			VisibilityTimeout: cfg.VisibilityTimeout,
+			ShutdownTimeout:   cfg.ShutdownTimeout,
+			Logger:            logger,
+			Metrics:           m,
+		})
+
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	httpDone := make(chan error, 1)
+	go func() {
+		httpDone <- httpserver.Serve(httpCtx, httpserver.New(mux, logger), ln, httpDrainTimeout)
+	}()
+	go del.Run()
+
+	logger.Info("consumer started",
+		"queue", cfg.QueueURL, "bucket", cfg.Bucket, "http_addr", ln.Addr().String(),
+		"workers", cfg.WorkerConcurrency, "poll_interval", cfg.PollInterval.String(),
+		"visibility_timeout", cfg.VisibilityTimeout.String())
+
+	// A server that dies takes the consumer down with it: a task whose
+	// health check cannot answer would be killed by ECS mid-message anyway.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var httpErr error
+	httpEnded := false
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case httpErr = <-httpDone:
+			httpEnded = true
+			stopRun()
+		case <-runCtx.Done():
+		}
+	}()
+
+	err = c.Run(runCtx)
+	stopRun()
+	<-watched
+	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+	del.Close(flushCtx)
+	cancelFlush()
+	stopHTTP()
+	if !httpEnded {
+		httpErr = <-httpDone
+	}
+	if err := errors.Join(err, httpErr); err != nil {
+		return fail(err)
+	}
+	logger.Info("consumer stopped")
+	return nil
+}

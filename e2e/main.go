@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/devops-exam/msgpipe/e2e/internal/check"
+	"github.com/devops-exam/msgpipe/e2e/check"
 	"github.com/devops-exam/msgpipe/libs/awsconfig"
 )
 

@@ -91,6 +91,11 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("--token must not start or end with white space")
 	}
 	if c.Out != "" {
+		// bazel run starts the binary inside its runfiles tree; a relative
+		// folder means the one the person typed the command in.
+		if wd := os.Getenv("BUILD_WORKING_DIRECTORY"); wd != "" && !filepath.IsAbs(c.Out) {
+			c.Out = filepath.Join(wd, c.Out)
+		}
 		abs, err := filepath.Abs(c.Out)
 		if err != nil {
 			return c, fmt.Errorf("--out: %w", err)

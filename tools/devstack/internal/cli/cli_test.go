@@ -182,6 +182,10 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || !strings.HasSuffix(c.Out, "/rel") || c.Out[0] != '/' {
 		t.Errorf("--out rel = %q, %v", c.Out, err)
 	}
+	t.Setenv("BUILD_WORKING_DIRECTORY", "/home/dev/repo")
+	if c, err := ParseFlags([]string{"--out", "stored"}, &bytes.Buffer{}); err != nil || c.Out != "/home/dev/repo/stored" {
+		t.Errorf("--out under bazel run = %q, %v", c.Out, err)
+	}
 	for _, bad := range [][]string{{"--port", "0"}, {"--port", "70000"}, {"--api-addr", "8080"}, {"--token", " x"}, {"extra"}, {"--nope"}} {
 		if _, err := ParseFlags(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", bad)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
+	"github.com/devops-exam/msgpipe/internal/runfiles"
 	"github.com/devops-exam/msgpipe/tools/imagecheck"
 )
 
@@ -220,35 +221,16 @@ func TestOpenLayoutUnwrapsRulesOCIIndex(t *testing.T) {
 	}
 }
 
-// TestRealGoBinariesPass builds testdata/hello the way the image rules do
-// (pure Go, no cgo) to make sure the crafted ELF files are not flattering
-// the checker. It needs the go tool and the module; under Bazel (TEST_SRCDIR
-// set) neither is in the sandbox, and the crafted ELF cases stand alone.
+// TestRealGoBinariesPass checks real pure-Go binaries, built the way the
+// image rules build them, to make sure the crafted ELF files are not
+// flattering the checker. Under Bazel the BUILD file hands the test
+// cross-compiled binaries (HELLO_LINUX_AMD64/ARM64, rlocation paths); under
+// plain go test it builds them itself.
 func TestRealGoBinariesPass(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Go binaries for two architectures")
-	}
-	if os.Getenv("TEST_SRCDIR") != "" {
-		t.Skip("under bazel test: no go tool or module in the sandbox")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not on PATH")
-	}
 	var specs []*spec
 	for _, arch := range []string{"amd64", "arm64"} {
-		out := filepath.Join(t.TempDir(), "api")
-		cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/hello")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", arch, err, b)
-		}
-		bin, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
 		s := good(t, arch)
-		s.setBinary(bin)
+		s.setBinary(helloBinary(t, arch))
 		specs = append(specs, s)
 	}
 	if probs := imagecheck.CheckIndex(index(t, specs...), want); len(probs) != 0 {
@@ -256,24 +238,31 @@ func TestRealGoBinariesPass(t *testing.T) {
 	}
 }
 
-// TestHostDynamicBinaryIsRejected uses the host's /bin/true, which Debian
-// links dynamically, as a real-world dynamic executable.
-func TestHostDynamicBinaryIsRejected(t *testing.T) {
-	bin, err := os.ReadFile("/bin/true")
+func helloBinary(t *testing.T, arch string) []byte {
+	t.Helper()
+	if rloc := os.Getenv("HELLO_LINUX_" + strings.ToUpper(arch)); rloc != "" {
+		path, err := runfiles.Rlocation(rloc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+	if runfiles.UnderBazel() {
+		t.Fatalf("HELLO_LINUX_%s is not set: the go_test in tools/imagecheck/BUILD.bazel must pass the cross-built binaries", strings.ToUpper(arch))
+	}
+	out := filepath.Join(t.TempDir(), "hello")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", arch, err, b)
+	}
+	bin, err := os.ReadFile(out)
 	if err != nil {
-		t.Skip("no /bin/true on this host")
+		t.Fatal(err)
 	}
-	f, err := elf.NewFile(strings.NewReader(string(bin)))
-	if err != nil || f.Machine != elf.EM_X86_64 || f.Progs == nil {
-		t.Skip("/bin/true is not an x86-64 ELF here")
-	}
-	if libs, _ := f.ImportedLibraries(); len(libs) == 0 {
-		t.Skip("/bin/true is static here")
-	}
-	s := good(t, "amd64")
-	s.setBinary(bin)
-	probs := imagecheck.CheckIndex(index(t, s, good(t, "arm64")), want)
-	if got := rules(probs); !slices.Equal(got, []string{"linux/amd64 static", "linux/amd64 static"}) {
-		t.Fatalf("problems:%s", dump(probs))
-	}
+	return bin
 }

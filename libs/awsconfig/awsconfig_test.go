@@ -11,18 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
+
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 )
 
 func useEmulator(t *testing.T) {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	kumotest.Start(t).UseFromEnvironment(t)
 }
 
 func TestClientsReachTheEndpointFromTheEnvironment(t *testing.T) {
@@ -37,7 +32,7 @@ func TestClientsReachTheEndpointFromTheEnvironment(t *testing.T) {
 	}
 
 	s3c := NewS3(cfg)
-	bucket := "awsconfig-test-bucket"
+	bucket := kumotest.Name("awsconfig")
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("CreateBucket (path-style needed): %v", err)
 	}
@@ -54,10 +49,10 @@ func TestClientsReachTheEndpointFromTheEnvironment(t *testing.T) {
 		t.Fatalf("got %q", b)
 	}
 
-	if _, err := NewSQS(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("awsconfig-test-queue")}); err != nil {
+	if _, err := NewSQS(cfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(kumotest.Name("awsconfig"))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewSSM(cfg).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/awsconfig/test"), Value: aws.String("x"), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
+	if _, err := NewSSM(cfg).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/" + kumotest.Name("awsconfig")), Value: aws.String("x"), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,12 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
 
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
@@ -52,28 +49,9 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
-	ctx := context.Background()
-	s := &stack{url: srv.URL, param: "/api-main-test/" + t.Name()}
-	s.sqs = sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	q, err := s.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("api-main-" + strings.ToLower(t.Name()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.queueURL = *q.QueueUrl
-	ssmc := ssm.New(ssm.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: creds})
-	if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(s.param), Value: aws.String("tok-123"), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	env := kumotest.Start(t)
+	env.UseFromEnvironment(t)
+	return &stack{url: env.URL, queueURL: env.Queue(t, nil), param: env.Parameter(t, "tok-123"), sqs: env.SQS}
 }
 
 func (s *stack) env(extra map[string]string) libconfig.LookupFunc {

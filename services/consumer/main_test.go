@@ -20,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
 	"github.com/devops-exam/msgpipe/libs/message"
-	"github.com/devops-exam/msgpipe/services/consumer/internal/kumotest"
 )
 
 type syncBuffer struct {
@@ -178,7 +178,14 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 		}
 		return n == 0
 	})
-	code, metrics := get(t, base+"/metrics")
+	// The queue empties when SQS has processed the delete, a moment before
+	// the consumer has read the answer and counted it.
+	var code int
+	var metrics string
+	eventually(t, 10*time.Second, "delete counted", func() bool {
+		code, metrics = get(t, base+"/metrics")
+		return strings.Contains(metrics, "msgpipe_consumer_deletes_total 1")
+	})
 	for _, want := range []string{
 		"msgpipe_consumer_messages_received_total 1",
 		"msgpipe_consumer_messages_stored_total 1",

@@ -7,32 +7,27 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/sivchari/kumo"
 
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
 
 var sample = message.Data{EmailSubject: "Hi <you>", EmailSender: "a@b.c", EmailTimestream: "1", EmailContent: "body & more"}
 
 func TestPublishSendsTheMessageWithItsRequestID(t *testing.T) {
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	env := kumotest.Start(t)
+	client := env.SQS
 	ctx := context.Background()
-	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("publish-test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := New(client, *q.QueueUrl, prometheus.NewRegistry(), "test")
+	queueURL := env.Queue(t, nil)
+	p := New(client, queueURL, prometheus.NewRegistry(), "test")
 	id, err := p.Publish(ctx, sample, "req-7")
 	if err != nil || id == "" {
 		t.Fatalf("Publish = %q, %v", id, err)
 	}
-	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 1})
+	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 1})
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("receive: %v, %d messages", err, len(out.Messages))
 	}

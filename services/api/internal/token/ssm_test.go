@@ -5,26 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
+
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 )
 
 func TestSSMSourceReadsASecureString(t *testing.T) {
-	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
-	client := ssm.New(ssm.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
+	env := kumotest.Start(t)
+	client := env.SSM
 	ctx := context.Background()
-	name := "/token-test/" + t.Name()
-	if _, err := client.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("v-123"), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
-		t.Fatal(err)
-	}
+	name := env.Parameter(t, "v-123")
 	got, err := SSMSource{Client: client, Name: name}.Fetch(ctx)
 	if err != nil || got != "v-123" {
 		t.Fatalf("Fetch = %q, %v", got, err)

@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 	"github.com/devops-exam/msgpipe/libs/logging"
 	"github.com/devops-exam/msgpipe/libs/message"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
-	"github.com/devops-exam/msgpipe/services/consumer/internal/kumotest"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/store"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/devops-exam/msgpipe/services/consumer/internal/kumotest"
+	"github.com/devops-exam/msgpipe/internal/kumotest"
 )
 
 func TestPutFirstWriteWins(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/sivchari/kumo"
 )
 
@@ -27,6 +29,7 @@ type Env struct {
 	URL string
 	SQS *sqs.Client
 	S3  *s3.Client
+	SSM *ssm.Client
 }
 
 var (
@@ -55,6 +58,7 @@ func start() *Env {
 		URL: srv.URL,
 		SQS: sqs.NewFromConfig(cfg),
 		S3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		SSM: ssm.NewFromConfig(cfg),
 	}
 }
 
@@ -87,4 +91,34 @@ func (e *Env) Bucket(t testing.TB) string {
 		t.Fatalf("create bucket: %v", err)
 	}
 	return name
+}
+
+// Parameter stores value as a SecureString under a unique name and returns
+// the name.
+func (e *Env) Parameter(t testing.TB, value string) string {
+	t.Helper()
+	name := "/" + Name("kumotest") + "/token"
+	if _, err := e.SSM.PutParameter(context.Background(), &ssm.PutParameterInput{
+		Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeSecureString,
+	}); err != nil {
+		t.Fatalf("put parameter: %v", err)
+	}
+	return name
+}
+
+// UseFromEnvironment points the AWS SDK's default configuration at the
+// emulator for the rest of the test, with fake credentials and no shared
+// config files, the way the services are configured locally.
+func (e *Env) UseFromEnvironment(t testing.TB) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL":            e.URL,
+		"AWS_ACCESS_KEY_ID":           "test",
+		"AWS_SECRET_ACCESS_KEY":       "test",
+		"AWS_REGION":                  Region,
+		"AWS_CONFIG_FILE":             "/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+	} {
+		t.Setenv(k, v)
+	}
 }

@@ -18,6 +18,9 @@ func TestStartSharesOneServerAndNamesAreUnique(t *testing.T) {
 	if q1 == q2 || !strings.HasPrefix(q1, "http://") {
 		t.Fatalf("queues %q %q", q1, q2)
 	}
+	if p1, p2 := a.Parameter(t, "v"), a.Parameter(t, "v"); p1 == p2 {
+		t.Fatalf("parameters share the name %q", p1)
+	}
 	bucket := a.Bucket(t)
 	if _, err := a.S3.HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("bucket %s: %v", bucket, err)

@@ -76,10 +76,3 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	return 0
 }
-
-// isTerminal reports whether f is a character device, which is what a
-// person at a keyboard is; pipes, files and CI runners are not.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}

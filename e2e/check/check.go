@@ -288,7 +288,7 @@ func (r *run) expectRefused(ctx context.Context, what string, want int, body []b
 		return fail(1, StepSend, "%s: POST %s/api/message: %v", what, r.APIURL, err)
 	}
 	if resp.status != want {
-		return fail(1, StepSend, "%s: got status %d, want %d: %s", what, resp.status, want, snippet(resp.body))
+		return fail(1, StepSend, "%s: got status %d, want %d: %s%s", what, resp.status, want, snippet(resp.body), tokenHint(resp.status))
 	}
 	var e struct {
 		Error   *string           `json:"error"`
@@ -316,7 +316,7 @@ func (r *run) send(ctx context.Context, d message.Data) (id, requestID string, e
 	}
 	r.printf("      Response status: %d\n", resp.status)
 	if resp.status != http.StatusOK {
-		return "", "", fail(1, StepSend, "got status %d, want 200: %s", resp.status, snippet(resp.body))
+		return "", "", fail(1, StepSend, "got status %d, want 200: %s%s", resp.status, snippet(resp.body), tokenHint(resp.status))
 	}
 	var out struct {
 		Status    string `json:"status"`
@@ -557,7 +557,7 @@ func seconds(d time.Duration) string {
 	s := d.Seconds()
 	switch {
 	case s < 1:
-		return fmt.Sprintf("%.2f seconds", s)
+		return fmt.Sprintf("%.3f seconds", s)
 	case s < 10:
 		return fmt.Sprintf("%.1f seconds", s)
 	default:
@@ -581,4 +581,13 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// tokenHint names the likeliest cause of a 401 where the check sent the
+// configured token.
+func tokenHint(status int) string {
+	if status == http.StatusUnauthorized {
+		return " (is API_TOKEN the value of the SSM parameter the API reads?)"
+	}
+	return ""
 }

@@ -202,6 +202,7 @@ func TestRunFailures(t *testing.T) {
 	}{
 		{"wrong token accepted", func(f *fakePipeline, _ *Config) { f.acceptAll = true }, "step 1", "wrong token: got status 200, want 401", false},
 		{"API fails", func(f *fakePipeline, _ *Config) { f.status = 503 }, "step 1", `got status 503, want 200: {"error":"boom"`, false},
+		{"wrong API_TOKEN", func(_ *fakePipeline, c *Config) { c.Token = "stale" }, "step 1", "invalid payload: got status 401, want 400: {\"error\":\"refused\",\"details\":[]} (is API_TOKEN the value", false},
 		{"API unreachable", func(_ *fakePipeline, c *Config) { c.APIURL = "http://127.0.0.1:1" }, "step 1", "wrong token: POST http://127.0.0.1:1/api/message", false},
 		{"never stored", func(f *fakePipeline, c *Config) { f.never = true; c.Timeout = 1500 * time.Millisecond }, "step 3", "no object at messages/", false},
 		{"content changed", func(f *fakePipeline, _ *Config) {
@@ -334,7 +335,7 @@ func TestCandidateKeysCoverMidnight(t *testing.T) {
 
 func TestSeconds(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		40 * time.Millisecond: "0.04 seconds", 1500 * time.Millisecond: "1.5 seconds", 15 * time.Second: "15 seconds",
+		40 * time.Millisecond: "0.040 seconds", 1500 * time.Millisecond: "1.5 seconds", 15 * time.Second: "15 seconds",
 	} {
 		if got := seconds(d); got != want {
 			t.Errorf("seconds(%s) = %q, want %q", d, got, want)

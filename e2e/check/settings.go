@@ -112,6 +112,7 @@ func Confirm(s Settings, allLocal, yes, terminal bool, in io.Reader, out io.Writ
 	fmt.Fprint(out, "Continue? [y/N] ")
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && line == "" {
+		fmt.Fprintln(out)
 		return fmt.Errorf("%w: no answer", ErrNotConfirmed)
 	}
 	switch strings.ToLower(strings.TrimSpace(line)) {

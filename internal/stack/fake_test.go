@@ -27,7 +27,8 @@ func TestMain(m *testing.M) {
 
 // fakeService serves /health and /env on HTTP_ADDR, prints a line, and on
 // SIGTERM exits with FAKE_EXIT_CODE. FAKE_FAIL_AT_START makes it exit 3
-// before listening, like a service with a bad configuration.
+// before listening, like a service with a bad configuration;
+// FAKE_IGNORE_SIGTERM makes it hang until killed.
 func fakeService() int {
 	if os.Getenv("FAKE_FAIL_AT_START") != "" {
 		fmt.Fprintln(os.Stderr, "invalid configuration: FAKE_FAIL_AT_START is set")
@@ -35,6 +36,10 @@ func fakeService() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("FAKE_IGNORE_SIGTERM") != "" {
+		// Like a service stuck in a put: SIGTERM is noticed but never acted on.
+		ctx = context.Background()
+	}
 	ln, err := net.Listen("tcp", os.Getenv("HTTP_ADDR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

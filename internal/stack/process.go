@@ -100,9 +100,6 @@ func StartProcess(spec ServiceSpec) (*Process, error) {
 	return p, nil
 }
 
-// Pid is the child's process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
 // Done is closed when the child has exited and its output is flushed.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
@@ -115,15 +112,6 @@ func (p *Process) ExitCode() int {
 	default:
 		return -1
 	}
-}
-
-// ExitErr describes how the child ended, once Done is closed.
-func (p *Process) ExitErr() error {
-	<-p.done
-	if p.err != nil {
-		return fmt.Errorf("%s: %w", p.Name, p.err)
-	}
-	return nil
 }
 
 // Signal sends sig to the child.

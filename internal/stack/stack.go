@@ -167,12 +167,6 @@ func (s *Stack) start(ctx context.Context, spec ServiceSpec, prefix string) (*Pr
 	return p, nil
 }
 
-// APIEnv is the api's environment, for a person who wants to rerun it.
-func (s *Stack) APIEnv() map[string]string { return maps.Clone(s.apiSpec.Env) }
-
-// ConsumerEnv is the consumer's environment.
-func (s *Stack) ConsumerEnv() map[string]string { return maps.Clone(s.consumerSpec.Env) }
-
 // Stop sends SIGTERM to the api first, so nothing new is queued, then to
 // the consumer, so it drains what is in flight, each with grace to exit;
 // then it closes an emulator it started. It reports children that had to be

@@ -196,6 +196,28 @@ func TestMirrorCopiesObjectsAsTheyAreStored(t *testing.T) {
 	m.Observe(names.Bucket, "messages/late.json") // after Close: ignored, no panic
 }
 
+func TestMirrorReportsWhatItCannotCopy(t *testing.T) {
+	dir := t.TempDir()
+	names := uniqueNames(t)
+	var reports []string
+	m := NewMirror(dir, names.Bucket, "messages/", func(l string) { reports = append(reports, l) })
+	e := startEmulator(t, nil)
+	c := NewClients(e.URL)
+	if _, err := Provision(t.Context(), c, names); err != nil {
+		t.Fatal(err)
+	}
+	m.Start(c.S3)
+	m.Observe(names.Bucket, "messages/../../escape.json")
+	m.Observe(names.Bucket, "messages/gone.json")
+	m.Close()
+	if len(reports) != 2 || !strings.Contains(reports[0], "escapes the output folder") || !strings.HasPrefix(reports[1], "not mirrored: messages/gone.json") {
+		t.Fatalf("reports = %q", reports)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape.json")); err == nil {
+		t.Fatal("wrote outside the folder")
+	}
+}
+
 func TestPlainPutIgnoresPartsCopiesAndBuckets(t *testing.T) {
 	mk := func(method, target string, hdr map[string]string) *http.Response {
 		req, _ := http.NewRequest(method, "http://x"+target, nil)
@@ -319,6 +341,17 @@ func TestProcessReportsNonZeroExitAndEarlyDeath(t *testing.T) {
 	err = dead.WaitHealthy(ctx)
 	if err == nil || !strings.Contains(err.Error(), "exited before it was healthy (exit code 3)") {
 		t.Fatalf("WaitHealthy = %v", err)
+	}
+	stuck, err := StartProcess(ServiceSpec{Name: "stuck", Bin: fakeBinary(t), Addr: addr,
+		Env: map[string]string{fakeEnv: "x", "HTTP_ADDR": addr, "FAKE_IGNORE_SIGTERM": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stuck.Stop(200 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "stuck did not stop within 200ms of SIGTERM; killed") {
+		t.Fatalf("Stop of a process ignoring SIGTERM = %v", err)
 	}
 	if _, err := StartProcess(ServiceSpec{Name: "nothing", Bin: filepath.Join(t.TempDir(), "missing")}); err == nil {
 		t.Fatal("started a missing binary")

@@ -37,6 +37,12 @@ func fakeService() {
 		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	}()
 	println("fake service up")
+	// A consumer whose queue is named "dies-after-start" crashes once
+	// healthy: the only way to tell one fake child from the outside.
+	if strings.Contains(os.Getenv("SQS_QUEUE_URL"), "dies-after-start") && os.Getenv("S3_BUCKET_NAME") != "" {
+		time.Sleep(300 * time.Millisecond)
+		os.Exit(1)
+	}
 	<-ctx.Done()
 	os.Exit(0)
 }
@@ -136,6 +142,30 @@ func TestRunStartsPrintsAndStopsCleanly(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(got)
+	}
+}
+
+func TestRunStopsEverythingWhenAServiceDies(t *testing.T) {
+	useFakeServices(t)
+	_, port := freePort(t)
+	apiAddr, _ := freePort(t)
+	consumerAddr, _ := freePort(t)
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(t.Context(), []string{"--port", strconv.Itoa(port), "--api-addr", apiAddr, "--consumer-addr", consumerAddr,
+			"--queue", "dies-after-start", "--bucket", "devstack-cli-dies"}, &stdout, &stderr)
+	}()
+	select {
+	case code := <-done:
+		if code != ExitFailure || !strings.Contains(stderr.String(), "the consumer exited unexpectedly (exit code 1); stopping the rest") {
+			t.Fatalf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("devstack kept running with a dead consumer:\n%s", stdout.String())
+	}
+	if err := stack.CheckFree(apiAddr); err != nil {
+		t.Errorf("the api still holds its port: %v", err)
 	}
 }
 

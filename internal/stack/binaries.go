@@ -54,6 +54,10 @@ func FindOrBuild(ctx context.Context, dir string) (Binaries, error) {
 	if err != nil || ok {
 		return b, err
 	}
+	if os.Getenv("TEST_SRCDIR") != "" {
+		// A Bazel sandbox has neither the go tool nor the module source.
+		return Binaries{}, fmt.Errorf("under bazel test, the target must put //services/api and //services/consumer in data and set %s and %s to their rlocation paths", EnvAPIBin, EnvConsumerBin)
+	}
 	root, err := ModuleRoot(ctx)
 	if err != nil {
 		return Binaries{}, err

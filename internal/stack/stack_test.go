@@ -472,6 +472,13 @@ func TestRlocation(t *testing.T) {
 	if b, ok, err := FindBinaries(); err != nil || !ok || b.API != bin || b.Consumer != bin {
 		t.Errorf("FindBinaries = %+v %v %v", b, ok, err)
 	}
+
+	t.Setenv(EnvAPIBin, "")
+	t.Setenv(EnvConsumerBin, "")
+	t.Setenv("TEST_SRCDIR", dir)
+	if _, err := FindOrBuild(t.Context(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "under bazel test") {
+		t.Errorf("FindOrBuild under Bazel without binaries = %v", err)
+	}
 }
 
 type syncBuffer struct {

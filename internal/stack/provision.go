@@ -73,11 +73,13 @@ type Names struct {
 	MaxReceiveCount int
 }
 
-// Defaults used by tools/devstack, matching the deployed names.
+// Defaults used by tools/devstack: the names the README's local commands
+// use. They differ from the deployed ones on purpose, so a command copied
+// from a local session cannot name a real queue or bucket by accident.
 const (
-	DefaultQueue     = "devops-exam-queue"
-	DefaultBucket    = "devops-exam-messages-bucket"
-	DefaultParameter = "/devops-exam/dev/api-token"
+	DefaultQueue     = "msgpipe-messages"
+	DefaultBucket    = "msgpipe-messages"
+	DefaultParameter = "/msgpipe/local/api-token"
 )
 
 // Resources are what Provision created.

@@ -8,10 +8,10 @@ package imagetest_test
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/devops-exam/msgpipe/internal/runfiles"
 	"github.com/devops-exam/msgpipe/tools/imagecheck"
 )
 
@@ -24,13 +24,6 @@ func TestServiceImagesKeepTheirPromises(t *testing.T) {
 		// A misconfigured target must not pass by checking nothing.
 		t.Fatal("IMAGE_INDEXES is empty: set it to space-separated name=RLOCATIONPATH pairs in the test's env")
 	}
-	root := os.Getenv("RUNFILES_DIR")
-	if root == "" {
-		root = os.Getenv("TEST_SRCDIR")
-	}
-	if root == "" {
-		t.Fatal("neither RUNFILES_DIR nor TEST_SRCDIR is set: run this under bazel test")
-	}
 	for _, pair := range spec {
 		name, rloc, ok := strings.Cut(pair, "=")
 		if !ok || name == "" || rloc == "" {
@@ -38,7 +31,10 @@ func TestServiceImagesKeepTheirPromises(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join(root, filepath.FromSlash(rloc))
+			dir, err := runfiles.Rlocation(rloc)
+			if err != nil {
+				t.Fatal(err)
+			}
 			idx, err := imagecheck.OpenLayout(dir)
 			if err != nil {
 				t.Fatal(err)

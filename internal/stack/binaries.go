@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/devops-exam/msgpipe/internal/runfiles"
 )
 
 // Environment variables naming prebuilt service binaries. Under Bazel they
-// hold rlocation paths (e.g. "_main/services/api/api_/api"), which Rlocation
-// resolves; anywhere else a plain path works too.
+// hold rlocation paths (e.g. "_main/services/api/api_/api"), which
+// runfiles.Rlocation resolves; anywhere else a plain path works too.
 const (
 	EnvAPIBin      = "MSGPIPE_API_BIN"
 	EnvConsumerBin = "MSGPIPE_CONSUMER_BIN"
@@ -38,10 +39,10 @@ func FindBinaries() (b Binaries, ok bool, err error) {
 	case api == "" || consumer == "":
 		return Binaries{}, false, fmt.Errorf("set both %s and %s, or neither to build them", EnvAPIBin, EnvConsumerBin)
 	}
-	if b.API, err = Rlocation(api); err != nil {
+	if b.API, err = runfiles.Rlocation(api); err != nil {
 		return Binaries{}, false, fmt.Errorf("%s: %w", EnvAPIBin, err)
 	}
-	if b.Consumer, err = Rlocation(consumer); err != nil {
+	if b.Consumer, err = runfiles.Rlocation(consumer); err != nil {
 		return Binaries{}, false, fmt.Errorf("%s: %w", EnvConsumerBin, err)
 	}
 	return b, true, nil
@@ -54,7 +55,7 @@ func FindOrBuild(ctx context.Context, dir string) (Binaries, error) {
 	if err != nil || ok {
 		return b, err
 	}
-	if os.Getenv("TEST_SRCDIR") != "" {
+	if runfiles.UnderBazel() {
 		// A Bazel sandbox has neither the go tool nor the module source.
 		return Binaries{}, fmt.Errorf("under bazel test, the target must put //services/api and //services/consumer in data and set %s and %s to their rlocation paths", EnvAPIBin, EnvConsumerBin)
 	}
@@ -63,65 +64,6 @@ func FindOrBuild(ctx context.Context, dir string) (Binaries, error) {
 		return Binaries{}, err
 	}
 	return Build(ctx, root, dir)
-}
-
-// Rlocation resolves path the way Bazel's runfiles libraries do: an
-// existing absolute or working-directory-relative path as is, else under
-// RUNFILES_DIR, TEST_SRCDIR or <argv0>.runfiles, else through a runfiles
-// manifest.
-func Rlocation(path string) (string, error) {
-	if filepath.IsAbs(path) {
-		if isFile(path) {
-			return path, nil
-		}
-		return "", fmt.Errorf("%s: no such file", path)
-	}
-	if isFile(path) {
-		return filepath.Abs(path)
-	}
-	exe := os.Args[0]
-	if abs, err := filepath.Abs(exe); err == nil {
-		exe = abs
-	}
-	for _, dir := range []string{os.Getenv("RUNFILES_DIR"), os.Getenv("TEST_SRCDIR"), exe + ".runfiles"} {
-		if dir == "" {
-			continue
-		}
-		if p := filepath.Join(dir, filepath.FromSlash(path)); isFile(p) {
-			return p, nil
-		}
-	}
-	for _, manifest := range []string{os.Getenv("RUNFILES_MANIFEST_FILE"), exe + ".runfiles_manifest"} {
-		if manifest == "" {
-			continue
-		}
-		if p, ok := lookupManifest(manifest, path); ok && isFile(p) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found as a path nor in the Bazel runfiles", path)
-}
-
-func lookupManifest(manifest, key string) (string, bool) {
-	f, err := os.Open(manifest)
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
 }
 
 // ModuleRoot finds the directory of the go.mod that encloses the working

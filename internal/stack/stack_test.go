@@ -431,7 +431,7 @@ func TestStackStartFailsCleanlyWhenAServiceDies(t *testing.T) {
 	}
 }
 
-func TestRlocation(t *testing.T) {
+func TestFindBinaries(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "_main", "services", "api", "api_", "api")
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
@@ -440,29 +440,12 @@ func TestRlocation(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TEST_SRCDIR", "")
-	t.Setenv("RUNFILES_MANIFEST_FILE", "")
-
-	t.Setenv("RUNFILES_DIR", dir)
-	if got, err := Rlocation("_main/services/api/api_/api"); err != nil || got != bin {
-		t.Errorf("via RUNFILES_DIR: %q, %v", got, err)
+	for _, k := range []string{"TEST_SRCDIR", "RUNFILES_MANIFEST_FILE", "RUNFILES_DIR", "BUILD_WORKSPACE_DIRECTORY"} {
+		t.Setenv(k, "")
 	}
-	t.Setenv("RUNFILES_DIR", "")
-	manifest := filepath.Join(t.TempDir(), "MANIFEST")
-	if err := os.WriteFile(manifest, []byte("other /nowhere\n_main/services/api/api_/api "+bin+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	if _, ok, err := FindBinaries(); ok || err != nil {
+		t.Errorf("FindBinaries with nothing set = %v, %v", ok, err)
 	}
-	t.Setenv("RUNFILES_MANIFEST_FILE", manifest)
-	if got, err := Rlocation("_main/services/api/api_/api"); err != nil || got != bin {
-		t.Errorf("via manifest: %q, %v", got, err)
-	}
-	if got, err := Rlocation(bin); err != nil || got != bin {
-		t.Errorf("absolute: %q, %v", got, err)
-	}
-	if _, err := Rlocation("_main/missing"); err == nil {
-		t.Error("found a missing file")
-	}
-
 	t.Setenv(EnvAPIBin, bin)
 	t.Setenv(EnvConsumerBin, "")
 	if _, _, err := FindBinaries(); err == nil {
@@ -472,6 +455,17 @@ func TestRlocation(t *testing.T) {
 	if b, ok, err := FindBinaries(); err != nil || !ok || b.API != bin || b.Consumer != bin {
 		t.Errorf("FindBinaries = %+v %v %v", b, ok, err)
 	}
+	// Under Bazel the variables hold rlocation paths.
+	t.Setenv("RUNFILES_DIR", dir)
+	t.Setenv(EnvAPIBin, "_main/services/api/api_/api")
+	if b, ok, err := FindBinaries(); err != nil || !ok || b.API != bin {
+		t.Errorf("FindBinaries with an rlocation path = %+v %v %v", b, ok, err)
+	}
+	t.Setenv(EnvConsumerBin, "_main/missing")
+	if _, _, err := FindBinaries(); err == nil || !strings.Contains(err.Error(), EnvConsumerBin) {
+		t.Errorf("FindBinaries with a missing binary = %v", err)
+	}
+	t.Setenv("RUNFILES_DIR", "")
 
 	t.Setenv(EnvAPIBin, "")
 	t.Setenv(EnvConsumerBin, "")

@@ -79,7 +79,7 @@ func (f *fakePipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.Token != f.token:
 		refused = http.StatusUnauthorized
-	case req.Data.Validate() != nil:
+	case req.Validate() != nil:
 		refused = http.StatusBadRequest
 	}
 	if refused != 0 && !f.acceptAll {

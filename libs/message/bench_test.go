@@ -18,7 +18,7 @@ func BenchmarkParseAndValidate(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := req.Data.Validate(); err != nil {
+				if err := req.Validate(); err != nil {
 					b.Fatal(err)
 				}
 			}

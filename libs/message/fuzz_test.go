@@ -18,12 +18,12 @@ func FuzzParseRequest(f *testing.F) {
 		req, err := ParseRequest(body)
 		if err != nil {
 			var me *Error
-			if !errors.As(err, &me) {
+			if !errors.As(err, &me) || me.Kind != Malformed {
 				t.Fatalf("ParseRequest returned %T: %v", err, err)
 			}
 			return
 		}
-		if err := req.Data.Validate(); err != nil {
+		if err := req.Validate(); err != nil {
 			var me *Error
 			if !errors.As(err, &me) || me.Kind != Invalid || len(me.Fields) == 0 {
 				t.Fatalf("Validate returned %T: %v", err, err)

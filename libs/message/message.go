@@ -59,6 +59,9 @@ type Request struct {
 	Token string
 	// HasToken is false when the body had no "token" member at all.
 	HasToken bool
+
+	problems     []FieldError // found by ParseRequest, reported by Validate
+	dataUnusable bool         // "data" missing or not an object: its fields are not judged
 }
 
 // Stored is the JSON document written to S3 for each message.
@@ -111,45 +114,76 @@ func malformed(format string, args ...any) *Error {
 }
 
 // ParseRequest reads the body of POST /api/message strictly: exactly one JSON
-// object, no unknown or repeated members, every field a JSON string. It does
-// not judge the field values; call Data.Validate for that, after the token
-// has been checked, so that unauthenticated callers learn nothing more than
-// that the JSON was malformed.
+// object whose members are known and not repeated. It returns an error only
+// for malformed JSON; every other problem is kept in the Request and
+// reported by Validate, which the caller runs after checking the token, so
+// that unauthenticated callers learn nothing more than that the JSON was
+// well formed.
 func ParseRequest(body []byte) (Request, error) {
 	var req Request
 	members, err := parseObject(body, true)
 	if err != nil {
 		return req, err
 	}
-	var fields []FieldError
 	for _, m := range members.unknown {
-		fields = append(fields, FieldError{Field: m, Message: "unknown field"})
+		req.problems = append(req.problems, FieldError{Field: m, Message: "unknown field"})
 	}
 	for _, m := range members.repeated {
-		fields = append(fields, FieldError{Field: m, Message: "repeated field"})
+		req.problems = append(req.problems, FieldError{Field: m, Message: "repeated field"})
 	}
 	if raw, ok := members.values[FieldToken]; ok {
 		req.HasToken = true
 		if fe := decodeString(raw, FieldToken, &req.Token); fe != nil {
-			fields = append(fields, *fe)
+			req.problems = append(req.problems, *fe)
 		}
 	}
 	raw, ok := members.values[FieldData]
-	switch {
-	case !ok:
-		fields = append(fields, FieldError{Field: FieldData, Message: "required"})
-	default:
-		data, dataFields, err := parseData(raw, FieldData+".")
-		if err != nil {
-			return req, err
-		}
-		req.Data = data
-		fields = append(fields, dataFields...)
+	if !ok {
+		req.problems = append(req.problems, FieldError{Field: FieldData, Message: "required"})
+		req.dataUnusable = true
+		return req, nil
 	}
-	if len(fields) > 0 {
-		return req, &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
+	data, dataFields, err := parseData(raw, FieldData+".")
+	if err != nil {
+		return req, err
 	}
+	req.Data = data
+	req.dataUnusable = !isObject(raw)
+	req.problems = append(req.problems, dataFields...)
 	return req, nil
+}
+
+// Validate reports every problem with the request at once: those the parse
+// found (unknown, repeated or mistyped members) and those in the values,
+// each field named once.
+func (r Request) Validate() error {
+	fields := r.problems
+	if !r.dataUnusable {
+		fields = mergeFields(fields, r.Data.Validate())
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
+}
+
+// mergeFields adds the fields of err that known does not name already.
+func mergeFields(known []FieldError, err error) []FieldError {
+	me, ok := err.(*Error)
+	if !ok {
+		return known
+	}
+	named := make(map[string]bool, len(known))
+	for _, f := range known {
+		named[f.Field] = true
+	}
+	out := append([]FieldError(nil), known...)
+	for _, f := range me.Fields {
+		if !named[f.Field] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // DecodeData reads an SQS message body and validates it with the same rules
@@ -165,10 +199,10 @@ func DecodeData(body []byte) (Data, error) {
 	if err != nil {
 		return d, err
 	}
-	if len(fields) > 0 {
+	if fields = mergeFields(fields, d.validate("")); len(fields) > 0 {
 		return d, &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
 	}
-	return d, d.validate("")
+	return d, nil
 }
 
 // Encode renders d as the SQS message body. HTML escaping is off so that the

@@ -24,7 +24,7 @@ func TestParseRequestAcceptsAValidMessage(t *testing.T) {
 	if req.Data != want || req.Token != "s3cret" || !req.HasToken {
 		t.Fatalf("got %+v", req)
 	}
-	if err := req.Data.Validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
 }
@@ -71,11 +71,16 @@ func TestParseRequestRejectsBadInput(t *testing.T) {
 		{"unknown data field", `{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"c","cc":"x"},"token":"t"}`, Invalid, []string{"data.cc"}, "unknown field"},
 		{"all data fields missing", `{"data":{},"token":"t"}`, Invalid, []string{"data.email_subject", "data.email_sender", "data.email_timestream", "data.email_content"}, "required"},
 		{"number and null fields", `{"data":` + data(`1`, `null`, `true`, `{}`) + `,"token":"t"}`, Invalid, []string{"data.email_subject", "data.email_sender", "data.email_timestream", "data.email_content"}, "must be a string"},
+		{"structural and value problems together", `{"data":{"email_subject":"","email_sender":"x","extra":1},"token":"t","x":1}`, Invalid,
+			[]string{"x", "data.extra", "data.email_timestream", "data.email_content", "data.email_subject", "data.email_sender"}, "unknown field"},
 		{"lone surrogate", `{"data":` + data(`"\ud800"`, `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "valid UTF-8"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseRequest([]byte(tc.body))
+			req, err := ParseRequest([]byte(tc.body))
+			if err == nil {
+				err = req.Validate()
+			}
 			assertError(t, err, tc.kind, tc.fields, tc.text)
 		})
 	}

@@ -110,9 +110,9 @@ func (h *api) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	req, parseErr := message.ParseRequest(body)
+	req, err := message.ParseRequest(body)
 	var me *message.Error
-	if errors.As(parseErr, &me) && me.Kind == message.Malformed {
+	if errors.As(err, &me) {
 		// Without an object there is no token to check; say only what is
 		// wrong with the JSON.
 		httpserver.WriteError(w, http.StatusBadRequest, "malformed JSON",
@@ -136,10 +136,7 @@ func (h *api) postMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if parseErr == nil {
-		parseErr = req.Data.Validate()
-	}
-	if errors.As(parseErr, &me) {
+	if errors.As(req.Validate(), &me) {
 		details := make([]any, len(me.Fields))
 		for i, f := range me.Fields {
 			details[i] = f

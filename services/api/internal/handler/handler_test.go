@@ -162,6 +162,8 @@ func TestBadInputs(t *testing.T) {
 		{"every field bad", "POST", "/api/message", "application/json", body(`{"email_subject":" ","email_sender":"nope","email_timestream":"","email_content":"a\u0000"}`, goodToken), 400, "invalid payload",
 			[]string{"data.email_subject", "data.email_sender", "data.email_timestream", "data.email_content"}},
 		{"field of wrong type", "POST", "/api/message", "application/json", body(`{"email_subject":1,"email_sender":"a@b.c","email_timestream":"t","email_content":"c"}`, goodToken), 400, "invalid payload", []string{"data.email_subject"}},
+		{"every problem at once", "POST", "/api/message", "application/json", `{"data":{"email_subject":"","email_sender":"x","bcc":1},"token":"` + goodToken + `"}`, 400, "invalid payload",
+			[]string{"data.bcc", "data.email_timestream", "data.email_content", "data.email_subject", "data.email_sender"}},
 		{"unknown fields", "POST", "/api/message", "application/json", `{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"c","bcc":"x"},"token":"` + goodToken + `","extra":1}`, 400, "invalid payload", []string{"extra", "data.bcc"}},
 		{"missing data", "POST", "/api/message", "application/json", `{"token":"` + goodToken + `"}`, 400, "invalid payload", []string{"data"}},
 		{"missing token", "POST", "/api/message", "application/json", `{"data":` + goodData + `}`, 401, "missing or invalid token", nil},

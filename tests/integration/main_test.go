@@ -73,7 +73,7 @@ var seq atomic.Int64
 
 // startStack starts both services with resources only this test uses. Their
 // logs are shown when the test fails.
-func startStack(t *testing.T) *stack.Stack {
+func startStack(t testing.TB) *stack.Stack {
 	t.Helper()
 	name := fmt.Sprintf("it-%d-%d-%s", os.Getpid(), seq.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 	if len(name) > 63 {
@@ -231,7 +231,7 @@ func storedKeys(ctx context.Context, c *s3.Client, bucket string) ([]string, err
 
 // waitUntil polls cond every 50ms until it holds or timeout passes; the
 // failure shows cond's last description of the state.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)

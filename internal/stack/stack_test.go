@@ -22,6 +22,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/devops-exam/msgpipe/internal/testkit"
 )
 
 var nameSeq atomic.Int64
@@ -289,7 +291,7 @@ func TestProcessStartsStreamsAndStopsOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf syncBuffer
+	var buf testkit.Buffer
 	sink := NewLogSink(&buf)
 	p, err := StartProcess(ServiceSpec{
 		Name: "fake", Bin: fakeBinary(t), Addr: addr,
@@ -361,7 +363,7 @@ func TestProcessReportsNonZeroExitAndEarlyDeath(t *testing.T) {
 func TestStackStartsBothServicesWithTheirContract(t *testing.T) {
 	e := startEmulator(t, nil)
 	names := uniqueNames(t)
-	var logs syncBuffer
+	var logs testkit.Buffer
 	bin := fakeBinary(t)
 	st, err := Start(t.Context(), Options{
 		Emulator:    e,
@@ -473,21 +475,4 @@ func TestFindBinaries(t *testing.T) {
 	if _, err := FindOrBuild(t.Context(), t.TempDir()); err == nil || !strings.Contains(err.Error(), "under bazel test") {
 		t.Errorf("FindOrBuild under Bazel without binaries = %v", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

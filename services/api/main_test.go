@@ -18,27 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/devops-exam/msgpipe/internal/kumotest"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
-
-// syncBuffer lets the test read the service's log while it writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type stack struct {
 	url      string
@@ -70,10 +53,10 @@ func (s *stack) env(extra map[string]string) libconfig.LookupFunc {
 var startedLine = regexp.MustCompile(`"msg":"api started".*"addr":"([^"]+)","metrics_addr":"([^"]+)"`)
 
 // start runs the service and returns its addresses once it is listening.
-func start(t *testing.T, lookup libconfig.LookupFunc) (addr, metricsAddr string, stop func() int, logs *syncBuffer) {
+func start(t *testing.T, lookup libconfig.LookupFunc) (addr, metricsAddr string, stop func() int, logs *testkit.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &testkit.Buffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, lookup, logs, logs) }()
 	deadline := time.Now().Add(10 * time.Second)

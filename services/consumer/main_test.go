@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/devops-exam/msgpipe/internal/kumotest"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // logLine returns the first JSON log line whose msg is msg.
 func logLine(out, msg string) map[string]any {
@@ -52,17 +35,6 @@ func logLine(out, msg string) map[string]any {
 		}
 	}
 	return nil
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // awsEnv points the SDK, which reads the process environment, at kumo with
@@ -105,16 +77,16 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":      "2s",
 		"LOG_LEVEL":             "debug",
 	})
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, lookup, &stdout, &stderr) }()
 
 	var started map[string]any
-	eventually(t, 10*time.Second, "consumer started", func() bool {
+	testkit.Eventually(t, 10*time.Second, "consumer started", func() (bool, string) {
 		started = logLine(stdout.String(), "consumer started")
-		return started != nil
+		return started != nil, ""
 	})
 	if started["queue"] != queue || started["bucket"] != bucket || started["service"] != "consumer" {
 		t.Errorf("start line %v", started)
@@ -139,13 +111,13 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 	id := aws.ToString(sent.MessageId)
 
 	var key string
-	eventually(t, 10*time.Second, "object stored", func() bool {
+	testkit.Eventually(t, 10*time.Second, "object stored", func() (bool, string) {
 		out, err := env.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 		if err != nil || len(out.Contents) == 0 {
-			return false
+			return false, ""
 		}
 		key = aws.ToString(out.Contents[0].Key)
-		return true
+		return true, ""
 	})
 	if !strings.HasPrefix(key, message.KeyPrefix) || !strings.HasSuffix(key, "/"+id+".json") {
 		t.Errorf("key %s", key)
@@ -160,7 +132,7 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 	if err != nil || doc.Data != data || doc.MessageID != id || doc.RequestID != "req-main" {
 		t.Errorf("stored %+v (%v)", doc, err)
 	}
-	eventually(t, 10*time.Second, "queue empty", func() bool {
+	testkit.Eventually(t, 10*time.Second, "queue empty", func() (bool, string) {
 		out, err := env.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 			QueueUrl: aws.String(queue),
 			AttributeNames: []types.QueueAttributeName{
@@ -169,22 +141,22 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 			},
 		})
 		if err != nil {
-			return false
+			return false, ""
 		}
 		n := 0
 		for _, v := range out.Attributes {
 			i, _ := strconv.Atoi(v)
 			n += i
 		}
-		return n == 0
+		return n == 0, ""
 	})
 	// The queue empties when SQS has processed the delete, a moment before
 	// the consumer has read the answer and counted it.
 	var code int
 	var metrics string
-	eventually(t, 10*time.Second, "delete counted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "delete counted", func() (bool, string) {
 		code, metrics = get(t, base+"/metrics")
-		return strings.Contains(metrics, "msgpipe_consumer_deletes_total 1")
+		return strings.Contains(metrics, "msgpipe_consumer_deletes_total 1"), ""
 	})
 	for _, want := range []string{
 		"msgpipe_consumer_messages_received_total 1",
@@ -223,7 +195,7 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 }
 
 func TestRunReportsEveryConfigProblemOnStderr(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	err := run(context.Background(), libconfig.FromMap(map[string]string{
 		"WORKER_CONCURRENCY": "0",
 		"LOG_LEVEL":          "chatty",
@@ -250,7 +222,7 @@ func TestRunFailsWhenTheHTTPAddressIsTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	err = run(context.Background(), libconfig.FromMap(map[string]string{
 		"SQS_QUEUE_URL":  env.URL + "/000000000000/none",
 		"S3_BUCKET_NAME": "none",

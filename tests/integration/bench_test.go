@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
 
@@ -57,7 +58,7 @@ func BenchmarkBurstThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		total += n
-		waitUntil(b, time.Minute, "burst stored", func() (bool, string) {
+		testkit.Eventually(b, time.Minute, "burst stored", func() (bool, string) {
 			keys, err := storedKeys(b.Context(), st.Clients.S3, st.Resources.Bucket)
 			if err != nil {
 				return false, err.Error()

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/devops-exam/msgpipe/internal/stack"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
 
@@ -80,7 +81,7 @@ func startStack(t testing.TB) *stack.Stack {
 		name = name[:63]
 	}
 	name = strings.TrimRight(name, "-")
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
@@ -229,29 +230,6 @@ func storedKeys(ctx context.Context, c *s3.Client, bucket string) ([]string, err
 	return keys, nil
 }
 
-// waitUntil polls cond every 50ms until it holds or timeout passes; the
-// failure shows cond's last description of the state.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s; last state: %s", what, timeout, state)
-		}
-		select {
-		case <-t.Context().Done():
-			t.Fatalf("%s: %v", what, t.Context().Err())
-		case <-tick.C:
-		}
-	}
-}
-
 // assertStoredExactlyOnce checks that the bucket holds one object per sent
 // message, under the key its id and SQS timestamp give, with the content
 // that was sent, and nothing else; and that the queue and its dead-letter
@@ -260,7 +238,7 @@ func assertStoredExactlyOnce(t *testing.T, st *stack.Stack, sent map[string]mess
 	t.Helper()
 	ctx := t.Context()
 	c := st.Clients
-	waitUntil(t, timeout, fmt.Sprintf("all %d messages stored", len(sent)), func() (bool, string) {
+	testkit.Eventually(t, timeout, fmt.Sprintf("all %d messages stored", len(sent)), func() (bool, string) {
 		keys, err := storedKeys(ctx, c.S3, st.Resources.Bucket)
 		if err != nil {
 			return false, err.Error()
@@ -306,7 +284,7 @@ func assertStoredExactlyOnce(t *testing.T, st *stack.Stack, sent map[string]mess
 		}
 	}
 	for _, q := range []string{st.Resources.QueueURL, st.Resources.DLQURL} {
-		waitUntil(t, 10*time.Second, "queue "+q+" empty", func() (bool, string) {
+		testkit.Eventually(t, 10*time.Second, "queue "+q+" empty", func() (bool, string) {
 			d, err := stack.Depth(ctx, c.SQS, q)
 			if err != nil {
 				return false, err.Error()
@@ -314,21 +292,4 @@ func assertStoredExactlyOnce(t *testing.T, st *stack.Stack, sent map[string]mess
 			return d.Total() == 0, fmt.Sprintf("%+v", d)
 		})
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/devops-exam/msgpipe/e2e/check"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 )
 
 func TestE2ECheckPassesAgainstTheRealServices(t *testing.T) {
@@ -61,7 +62,7 @@ func TestConsumerSIGTERMMidBurstLosesNothing(t *testing.T) {
 
 	// SIGTERM once the consumer is visibly busy, while the burst still runs.
 	first := st.Consumer
-	waitUntil(t, 20*time.Second, "consumer busy", func() (bool, string) {
+	testkit.Eventually(t, 20*time.Second, "consumer busy", func() (bool, string) {
 		keys, err := storedKeys(t.Context(), st.Clients.S3, st.Resources.Bucket)
 		if err != nil {
 			return false, err.Error()

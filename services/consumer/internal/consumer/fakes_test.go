@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	"github.com/devops-exam/msgpipe/libs/logging"
 	"github.com/devops-exam/msgpipe/libs/message"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
@@ -218,24 +218,6 @@ func (d *fakeDeleter) Entries() []deleter.Entry {
 	return append([]deleter.Entry(nil), d.entries...)
 }
 
-// syncBuffer is a log sink the test can read while workers write.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // rig runs a Consumer over fakes; stop cancels it and waits for Run.
 type rig struct {
 	q      *fakeQueue
@@ -243,7 +225,7 @@ type rig struct {
 	d      *fakeDeleter
 	c      *Consumer
 	m      *Metrics
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -263,7 +245,7 @@ func startRig(t *testing.T, q *fakeQueue, s *fakeStore, d *fakeDeleter, opts Opt
 	if d == nil {
 		d = &fakeDeleter{}
 	}
-	r := &rig{q: q, s: s, d: d, m: NewMetrics(prometheus.NewRegistry()), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &rig{q: q, s: s, d: d, m: NewMetrics(prometheus.NewRegistry()), logs: &testkit.Buffer{}, done: make(chan error, 1)}
 	opts.Logger = logging.New(r.logs, slog.LevelDebug, "consumer")
 	opts.Metrics = r.m
 	r.c = New(q, s, r.d, opts)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/devops-exam/msgpipe/internal/kumotest"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	"github.com/devops-exam/msgpipe/libs/logging"
 	"github.com/devops-exam/msgpipe/libs/message"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
@@ -33,7 +34,7 @@ type kumoRig struct {
 	queue  string
 	bucket string
 	m      *Metrics
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	del    *deleter.Deleter
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -49,7 +50,7 @@ func startKumo(t *testing.T, wrapStore func(Store) Store, wrapDel func(Deleter) 
 		queue:  env.Queue(t, map[string]string{"VisibilityTimeout": "2"}),
 		bucket: env.Bucket(t),
 		m:      NewMetrics(prometheus.NewRegistry()),
-		logs:   &syncBuffer{},
+		logs:   &testkit.Buffer{},
 		done:   make(chan struct{}),
 	}
 	logger := logging.New(r.logs, slog.LevelDebug, "consumer")
@@ -152,25 +153,13 @@ func (r *kumoRig) object(t *testing.T, key string) message.Stored {
 	return doc
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestKumoValidMessageIsStoredAndDeletedInvalidOneStays(t *testing.T) {
 	r := startKumo(t, nil, nil)
 	good := r.send(t, validBody)
 	bad := r.send(t, `{"email_subject":"no sender"}`)
 
-	eventually(t, 10*time.Second, "the valid message stored and deleted", func() bool {
-		return testutil.ToFloat64(r.m.Deletes) == 1 && testutil.ToFloat64(r.m.Failed.WithLabelValues(ReasonInvalid)) >= 1
+	testkit.Eventually(t, 10*time.Second, "the valid message stored and deleted", func() (bool, string) {
+		return testutil.ToFloat64(r.m.Deletes) == 1 && testutil.ToFloat64(r.m.Failed.WithLabelValues(ReasonInvalid)) >= 1, ""
 	})
 	keys := r.keys(t)
 	if len(keys) != 1 || !strings.HasSuffix(keys[0], "/"+good+".json") {
@@ -215,8 +204,8 @@ func TestKumoRedeliveryLandsOnTheSameKeyOnce(t *testing.T) {
 	id := r.send(t, validBody)
 
 	// The redelivery comes after the 2 s visibility timeout.
-	eventually(t, 15*time.Second, "the redelivered message deleted", func() bool {
-		return testutil.ToFloat64(r.m.Deletes) == 1
+	testkit.Eventually(t, 15*time.Second, "the redelivered message deleted", func() (bool, string) {
+		return testutil.ToFloat64(r.m.Deletes) == 1, ""
 	})
 	if n := testutil.ToFloat64(r.m.Stored); n != 2 {
 		t.Errorf("stored %v times, want 2 (written, then found already stored)", n)
@@ -231,7 +220,7 @@ func TestKumoRedeliveryLandsOnTheSameKeyOnce(t *testing.T) {
 	if !strings.Contains(r.logs.String(), `"already_stored":true`) {
 		t.Errorf("the second delivery was not recognised as already stored")
 	}
-	eventually(t, 5*time.Second, "queue empty", func() bool { return r.messagesLeft(t) == 0 })
+	testkit.Eventually(t, 5*time.Second, "queue empty", func() (bool, string) { return r.messagesLeft(t) == 0, "" })
 }
 
 // blockingStore never finishes a put before its context ends.

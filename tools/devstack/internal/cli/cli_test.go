@@ -9,12 +9,12 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devops-exam/msgpipe/internal/stack"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 )
 
 // The test binary stands in for both services: devstack gives its children
@@ -67,23 +67,6 @@ func freePort(t *testing.T) (string, int) {
 	return addr, n
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunStartsPrintsAndStopsCleanly(t *testing.T) {
 	useFakeServices(t)
 	_, port := freePort(t)
@@ -92,7 +75,7 @@ func TestRunStartsPrintsAndStopsCleanly(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"--port", strconv.Itoa(port), "--api-addr", apiAddr, "--consumer-addr", consumerAddr,
@@ -150,7 +133,7 @@ func TestRunStopsEverythingWhenAServiceDies(t *testing.T) {
 	_, port := freePort(t)
 	apiAddr, _ := freePort(t)
 	consumerAddr, _ := freePort(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(t.Context(), []string{"--port", strconv.Itoa(port), "--api-addr", apiAddr, "--consumer-addr", consumerAddr,

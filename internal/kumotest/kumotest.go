@@ -1,15 +1,16 @@
 // Package kumotest starts the in-process kumo AWS emulator for tests and
-// creates uniquely named queues and buckets in it. kumo keeps its services
-// process-wide: a second kumo.NewServer rewires them while the first one's
-// background notifications still read them (a data race under -race). So
-// one server serves the whole test binary, and unique names keep tests
-// apart.
+// creates uniquely named queues, buckets and parameters in it. kumo keeps
+// its services process-wide: a second kumo.NewServer rewires them while the
+// first one's background notifications still read them (a data race under
+// -race). So the emulator comes from internal/stack, which fronts the one
+// kumo server of the process, and unique names keep tests apart.
 package kumotest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -18,11 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
+
+	"github.com/devops-exam/msgpipe/internal/stack"
 )
 
 // Region is the region every test client uses.
-const Region = "us-east-1"
+const Region = stack.Region
 
 // Env is a running emulator with clients pointed at it.
 type Env struct {
@@ -46,20 +48,12 @@ func Start(t testing.TB) *Env {
 }
 
 func start() *Env {
-	srv := kumo.NewServer()
-	cfg := aws.Config{
-		Region: Region,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "kumotest"}, nil
-		}),
-		BaseEndpoint: aws.String(srv.URL),
+	e, err := stack.StartEmulator("127.0.0.1:0", nil)
+	if err != nil {
+		panic(fmt.Sprintf("kumotest: start the emulator: %v", err))
 	}
-	return &Env{
-		URL: srv.URL,
-		SQS: sqs.NewFromConfig(cfg),
-		S3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
-		SSM: ssm.NewFromConfig(cfg),
-	}
+	c := stack.NewClients(e.URL)
+	return &Env{URL: e.URL, SQS: c.SQS, S3: c.S3, SSM: c.SSM}
 }
 
 // Name returns prefix followed by random hex, a valid queue or bucket name.

@@ -121,35 +121,38 @@ func malformed(format string, args ...any) *Error {
 // well formed.
 func ParseRequest(body []byte) (Request, error) {
 	var req Request
-	members, err := parseObject(body, true)
+	w, err := newWalker(body)
 	if err != nil {
 		return req, err
 	}
-	for _, m := range members.unknown {
-		req.problems = append(req.problems, FieldError{Field: m, Message: "unknown field"})
-	}
-	for _, m := range members.repeated {
-		req.problems = append(req.problems, FieldError{Field: m, Message: "repeated field"})
-	}
-	if raw, ok := members.values[FieldToken]; ok {
-		req.HasToken = true
-		if fe := decodeString(raw, FieldToken, &req.Token); fe != nil {
-			req.problems = append(req.problems, *fe)
+	seenData := false
+	err = w.object(func(key string) error {
+		switch {
+		case key == FieldToken && !req.HasToken:
+			req.HasToken = true
+			return w.str(FieldToken, &req.Token, &req.problems)
+		case key == FieldData && !seenData:
+			seenData = true
+			usable, err := w.data(FieldData+".", &req.Data, &req.problems)
+			req.dataUnusable = !usable
+			return err
+		case key == FieldToken || key == FieldData:
+			req.problems = append(req.problems, FieldError{Field: key, Message: "repeated field"})
+		default:
+			req.problems = append(req.problems, FieldError{Field: key, Message: "unknown field"})
 		}
+		return w.skip()
+	})
+	if err == nil {
+		err = w.end()
 	}
-	raw, ok := members.values[FieldData]
-	if !ok {
+	if err != nil {
+		return Request{}, err
+	}
+	if !seenData {
 		req.problems = append(req.problems, FieldError{Field: FieldData, Message: "required"})
 		req.dataUnusable = true
-		return req, nil
 	}
-	data, dataFields, err := parseData(raw, FieldData+".")
-	if err != nil {
-		return req, err
-	}
-	req.Data = data
-	req.dataUnusable = !isObject(raw)
-	req.problems = append(req.problems, dataFields...)
 	return req, nil
 }
 
@@ -189,15 +192,17 @@ func mergeFields(known []FieldError, err error) []FieldError {
 // DecodeData reads an SQS message body and validates it with the same rules
 // the API applied, so the consumer never stores what the API would refuse.
 func DecodeData(body []byte) (Data, error) {
-	if !utf8.Valid(body) {
-		return Data{}, malformed("body is not valid UTF-8")
+	var d Data
+	var fields []FieldError
+	w, err := newWalker(body)
+	if err == nil {
+		_, err = w.data("", &d, &fields)
 	}
-	if !isObject(body) {
-		return Data{}, malformed("body must be a JSON object")
+	if err == nil {
+		err = w.end()
 	}
-	d, fields, err := parseData(body, "")
 	if err != nil {
-		return d, err
+		return Data{}, err
 	}
 	if fields = mergeFields(fields, d.validate("")); len(fields) > 0 {
 		return d, &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
@@ -269,133 +274,4 @@ func hasControl(s string, allowLines bool) bool {
 		}
 	}
 	return false
-}
-
-// parseData reads the members of the data object. Type errors and unknown
-// members are reported here; values are judged by validate.
-func parseData(raw json.RawMessage, prefix string) (Data, []FieldError, error) {
-	var d Data
-	if !isObject(raw) {
-		return d, []FieldError{{strings.TrimSuffix(prefix, "."), "must be a JSON object"}}, nil
-	}
-	// Only an SQS body can fail here: the API's body was already walked
-	// whole by the outer parseObject.
-	members, err := parseObject(raw, false)
-	if err != nil {
-		return d, nil, err
-	}
-	var fields []FieldError
-	for _, m := range members.unknown {
-		fields = append(fields, FieldError{prefix + m, "unknown field"})
-	}
-	for _, m := range members.repeated {
-		fields = append(fields, FieldError{prefix + m, "repeated field"})
-	}
-	targets := []struct {
-		name string
-		dst  *string
-	}{
-		{FieldSubject, &d.EmailSubject},
-		{FieldSender, &d.EmailSender},
-		{FieldTimestream, &d.EmailTimestream},
-		{FieldContent, &d.EmailContent},
-	}
-	for _, t := range targets {
-		raw, ok := members.values[t.name]
-		if !ok {
-			fields = append(fields, FieldError{prefix + t.name, "required: must be a non-empty string"})
-			continue
-		}
-		if fe := decodeString(raw, prefix+t.name, t.dst); fe != nil {
-			fields = append(fields, *fe)
-		}
-	}
-	return d, fields, nil
-}
-
-type objectMembers struct {
-	values   map[string]json.RawMessage
-	unknown  []string
-	repeated []string
-}
-
-var (
-	topLevelMembers = map[string]bool{FieldData: true, FieldToken: true}
-	dataMembers     = map[string]bool{FieldSubject: true, FieldSender: true, FieldTimestream: true, FieldContent: true}
-)
-
-// parseObject walks one JSON object token by token, which, unlike decoding
-// into a struct, sees repeated keys and every unknown key rather than the
-// first. It also rejects anything after the object.
-func parseObject(body []byte, topLevel bool) (objectMembers, error) {
-	out := objectMembers{values: map[string]json.RawMessage{}}
-	if topLevel && !utf8.Valid(body) {
-		return out, malformed("body is not valid UTF-8")
-	}
-	known := dataMembers
-	if topLevel {
-		known = topLevelMembers
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return out, malformed("%s", describeJSONError(err))
-	}
-	if delim, ok := tok.(json.Delim); !ok || delim != '{' {
-		return out, malformed("body must be a JSON object")
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return out, malformed("%s", describeJSONError(midObject(err)))
-		}
-		key, _ := tok.(string) // object keys are always strings
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return out, malformed("%s", describeJSONError(midObject(err)))
-		}
-		switch {
-		case !known[key]:
-			out.unknown = append(out.unknown, key)
-		case out.values[key] != nil:
-			out.repeated = append(out.repeated, key)
-		default:
-			out.values[key] = raw
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return out, malformed("%s", describeJSONError(midObject(err)))
-	}
-	if _, err := dec.Token(); !isEOF(err) {
-		return out, malformed("unexpected data after the JSON object")
-	}
-	return out, nil
-}
-
-func decodeString(raw json.RawMessage, field string, dst *string) *FieldError {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || trimmed[0] != '"' {
-		return &FieldError{field, "must be a string"}
-	}
-	if err := json.Unmarshal(trimmed, dst); err != nil {
-		return &FieldError{field, "must be a string"}
-	}
-	// encoding/json turns lone UTF-16 surrogate escapes into U+FFFD without
-	// complaint; a replacement character the client did not send marks
-	// text that was never valid UTF-8.
-	if strings.ContainsRune(*dst, utf8.RuneError) && !sentReplacementChar(trimmed) {
-		return &FieldError{field, "must be valid UTF-8"}
-	}
-	return nil
-}
-
-func sentReplacementChar(raw []byte) bool {
-	lower := bytes.ToLower(raw)
-	return bytes.Contains(raw, []byte("\uFFFD")) || bytes.Contains(lower, []byte(`\ufffd`))
-}
-
-func isObject(raw []byte) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && t[0] == '{'
 }

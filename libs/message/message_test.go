@@ -72,7 +72,7 @@ func TestParseRequestRejectsBadInput(t *testing.T) {
 		{"all data fields missing", `{"data":{},"token":"t"}`, Invalid, []string{"data.email_subject", "data.email_sender", "data.email_timestream", "data.email_content"}, "required"},
 		{"number and null fields", `{"data":` + data(`1`, `null`, `true`, `{}`) + `,"token":"t"}`, Invalid, []string{"data.email_subject", "data.email_sender", "data.email_timestream", "data.email_content"}, "must be a string"},
 		{"structural and value problems together", `{"data":{"email_subject":"","email_sender":"x","extra":1},"token":"t","x":1}`, Invalid,
-			[]string{"x", "data.extra", "data.email_timestream", "data.email_content", "data.email_subject", "data.email_sender"}, "unknown field"},
+			[]string{"data.extra", "data.email_timestream", "data.email_content", "x", "data.email_subject", "data.email_sender"}, "unknown field"},
 		{"lone surrogate", `{"data":` + data(`"\ud800"`, `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "valid UTF-8"},
 	}
 	for _, tc := range cases {

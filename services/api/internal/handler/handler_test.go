@@ -164,7 +164,7 @@ func TestBadInputs(t *testing.T) {
 		{"field of wrong type", "POST", "/api/message", "application/json", body(`{"email_subject":1,"email_sender":"a@b.c","email_timestream":"t","email_content":"c"}`, goodToken), 400, "invalid payload", []string{"data.email_subject"}},
 		{"every problem at once", "POST", "/api/message", "application/json", `{"data":{"email_subject":"","email_sender":"x","bcc":1},"token":"` + goodToken + `"}`, 400, "invalid payload",
 			[]string{"data.bcc", "data.email_timestream", "data.email_content", "data.email_subject", "data.email_sender"}},
-		{"unknown fields", "POST", "/api/message", "application/json", `{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"c","bcc":"x"},"token":"` + goodToken + `","extra":1}`, 400, "invalid payload", []string{"extra", "data.bcc"}},
+		{"unknown fields", "POST", "/api/message", "application/json", `{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"c","bcc":"x"},"token":"` + goodToken + `","extra":1}`, 400, "invalid payload", []string{"data.bcc", "extra"}},
 		{"missing data", "POST", "/api/message", "application/json", `{"token":"` + goodToken + `"}`, 400, "invalid payload", []string{"data"}},
 		{"missing token", "POST", "/api/message", "application/json", `{"data":` + goodData + `}`, 401, "missing or invalid token", nil},
 		{"empty token", "POST", "/api/message", "application/json", body(goodData, ""), 401, "missing or invalid token", nil},

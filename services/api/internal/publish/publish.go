@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,10 +21,17 @@ type Sender interface {
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
+// Timeout bounds one SendMessage, retries included. The SDK's HTTP client has
+// no deadline of its own, and a client waiting on a hung connection is
+// better served by a prompt 503 it can retry than by the server's write
+// timeout cutting it off.
+const Timeout = 10 * time.Second
+
 // Publisher sends messages to one queue.
 type Publisher struct {
 	client    Sender
 	queueURL  string
+	timeout   time.Duration
 	published prometheus.Counter
 	failed    prometheus.Counter
 }
@@ -33,6 +41,7 @@ func New(client Sender, queueURL string, reg prometheus.Registerer, namespace st
 	p := &Publisher{
 		client:   client,
 		queueURL: queueURL,
+		timeout:  Timeout,
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "messages_published_total",
 			Help: "Messages SQS accepted.",
@@ -60,6 +69,8 @@ func (p *Publisher) Publish(ctx context.Context, d message.Data, requestID strin
 	if requestID != "" {
 		attrs[message.AttrRequestID] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(requestID)}
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	out, err := p.client.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl:          aws.String(p.queueURL),
 		MessageBody:       aws.String(string(body)),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -79,5 +80,24 @@ func TestPublishFailures(t *testing.T) {
 				t.Errorf("failed = %v", got)
 			}
 		})
+	}
+}
+
+type hungSender struct{}
+
+func (hungSender) SendMessage(ctx context.Context, _ *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestPublishGivesUpOnAHungQueue(t *testing.T) {
+	p := New(hungSender{}, "https://sqs/q", prometheus.NewRegistry(), "test")
+	p.timeout = time.Millisecond
+	_, err := p.Publish(context.Background(), sample, "")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+	if p.timeout = Timeout; Timeout <= 0 {
+		t.Fatal("no default timeout")
 	}
 }

@@ -97,7 +97,10 @@ func TestPublishGivesUpOnAHungQueue(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline error", err)
 	}
-	if p.timeout = Timeout; Timeout <= 0 {
-		t.Fatal("no default timeout")
+}
+
+func TestNewSetsTheDefaultTimeout(t *testing.T) {
+	if p := New(hungSender{}, "q", prometheus.NewRegistry(), "test"); p.timeout != Timeout {
+		t.Fatalf("timeout %s, want %s", p.timeout, Timeout)
 	}
 }

@@ -39,6 +39,12 @@ const (
 // it is abandoned as hung.
 const receiveSlack = 15 * time.Second
 
+// PutTimeout bounds one store attempt, the SDK's retries included. The SDK's
+// HTTP client has no deadline of its own: without this a hung connection
+// would hold a worker, and keep its message invisible, forever. A message
+// whose put times out is redelivered.
+const PutTimeout = time.Minute
+
 // Queue is what the consumer needs from SQS itself; deletes go through a
 // Deleter so that they can be batched.
 type Queue interface {
@@ -79,7 +85,8 @@ type Consumer struct {
 	log   *slog.Logger
 	m     *Metrics
 
-	inFlight atomic.Int64
+	inFlight   atomic.Int64
+	putTimeout time.Duration
 }
 
 // New returns a Consumer; Run starts it.
@@ -91,7 +98,7 @@ func New(q Queue, s Store, d Deleter, opts Options) *Consumer {
 		opts.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	opts.Concurrency = max(opts.Concurrency, 1)
-	return &Consumer{queue: q, store: s, del: d, opts: opts, log: opts.Logger, m: opts.Metrics}
+	return &Consumer{queue: q, store: s, del: d, opts: opts, log: opts.Logger, m: opts.Metrics, putTimeout: PutTimeout}
 }
 
 // WaitTime is the long poll for a poll interval: the interval itself,

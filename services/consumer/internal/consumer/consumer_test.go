@@ -213,6 +213,27 @@ func TestFailedPutIsNotDeleted(t *testing.T) {
 	})
 }
 
+// A put that hangs is given up after PutTimeout: the worker is freed and the
+// message, not deleted, comes back for another try.
+func TestHungPutIsAbandonedAndNotDeleted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFakeStore()
+		s.hook = func(ctx context.Context, _ string) error { <-ctx.Done(); return ctx.Err() }
+		r := startRig(t, newFakeQueue(msg("m-1", validBody)), s, nil, defaultOptions())
+		time.Sleep(PutTimeout + time.Second)
+		synctest.Wait()
+		if v := testutil.ToFloat64(r.m.Failed.WithLabelValues(ReasonPut)); v != 1 {
+			t.Fatalf("failed{put} = %v, want 1", v)
+		}
+		if n := len(r.d.Entries()); n != 0 {
+			t.Fatal("a message whose put timed out was queued for deletion")
+		}
+		if v := testutil.ToFloat64(r.m.InFlight); v != 0 {
+			t.Errorf("in flight = %v: the worker was not freed", v)
+		}
+	})
+}
+
 // A redelivery (the first delete lost, say) lands on the same key; the
 // first write wins and the second delivery counts as stored and is deleted.
 func TestRedeliveryIsStoredOnceAndDeleted(t *testing.T) {

@@ -66,7 +66,9 @@ func (c *Consumer) handle(ctx context.Context, m types.Message) {
 		return
 	}
 	start := time.Now()
-	existed, err := c.store.Put(ctx, key, body)
+	pctx, cancel := context.WithTimeout(ctx, c.putTimeout)
+	existed, err := c.store.Put(pctx, key, body)
+	cancel()
 	c.m.PutDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {

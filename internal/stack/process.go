@@ -142,7 +142,7 @@ func (p *Process) Stop(grace time.Duration) (int, error) {
 }
 
 // HealthURL is the child's /health endpoint.
-func (p *Process) HealthURL() string { return "http://" + dialAddr(p.Addr) + "/health" }
+func (p *Process) HealthURL() string { return "http://" + DialAddr(p.Addr) + "/health" }
 
 // WaitHealthy polls /health until it answers 200, the child exits, or ctx
 // ends.
@@ -172,9 +172,9 @@ func (p *Process) WaitHealthy(ctx context.Context) error {
 	}
 }
 
-// dialAddr turns a listen address such as ":8080" into one a client can
+// DialAddr turns a listen address such as ":8080" into one a client can
 // dial.
-func dialAddr(addr string) string {
+func DialAddr(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr

@@ -98,7 +98,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 			}
 		}
 	}
-	s.APIURL = "http://" + dialAddr(apiAddr)
+	s.APIURL = "http://" + DialAddr(apiAddr)
 	common := map[string]string{
 		"AWS_REGION":            Region,
 		"AWS_ENDPOINT_URL":      s.Emulator.URL,

@@ -212,12 +212,17 @@ func DecodeData(body []byte) (Data, error) {
 
 // Encode renders d as the SQS message body. HTML escaping is off so that the
 // stored text is what the client sent, byte for byte.
-func (d Data) Encode() ([]byte, error) {
+func (d Data) Encode() ([]byte, error) { return marshal(d, "message") }
+
+// Encode renders the stored document, without HTML escaping like Data.Encode.
+func (s Stored) Encode() ([]byte, error) { return marshal(s, "stored message") }
+
+func marshal(v any, what string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d); err != nil {
-		return nil, fmt.Errorf("encode message: %w", err)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", what, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

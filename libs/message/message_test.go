@@ -166,6 +166,17 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
+func TestStoredEncodesWithoutHTMLEscaping(t *testing.T) {
+	doc := Stored{SchemaVersion: SchemaVersion, MessageID: "m-1", Data: Data{EmailSubject: "<b>&</b>"}}
+	b, err := doc.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"email_subject":"<b>&</b>"`) || strings.HasSuffix(string(b), "\n") {
+		t.Fatalf("encoded %s", b)
+	}
+}
+
 func TestDecodeDataRejectsWhatTheAPIWould(t *testing.T) {
 	cases := []struct {
 		name   string

@@ -1,9 +1,7 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,7 +57,7 @@ func (c *Consumer) handle(ctx context.Context, m types.Message) {
 	defer stop()
 
 	doc.StoredAt = time.Now().UTC()
-	body, err := encode(doc)
+	body, err := doc.Encode()
 	if err != nil { // unreachable for a validated message; kept honest anyway
 		c.m.Failed.WithLabelValues(ReasonInvalid).Inc()
 		log.ErrorContext(ctx, "message could not be encoded", "error", err)
@@ -148,18 +146,6 @@ func receiveCount(m types.Message) int {
 		return 0
 	}
 	return n
-}
-
-// encode renders the stored document without HTML escaping, so the stored
-// text is what the client sent, as message.Data.Encode does for SQS.
-func encode(doc message.Stored) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
-		return nil, fmt.Errorf("encode stored message: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // keepInvisible extends the message's visibility every half timeout while

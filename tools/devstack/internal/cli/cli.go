@@ -238,7 +238,7 @@ func Summary(st *stack.Stack, cfg Config, total, startup time.Duration) string {
 	line("msgpipe local stack is ready in %s (services up %s after the build)", total.Round(10*time.Millisecond), startup.Round(10*time.Millisecond))
 	line("============================================================")
 	line("  API           %s   (POST /api/message, GET /health)", st.APIURL)
-	line("  Consumer      http://%s   (GET /health, /metrics)", hostPort(cfg.ConsumerAddr))
+	line("  Consumer      http://%s   (GET /health, /metrics)", stack.DialAddr(cfg.ConsumerAddr))
 	line("  AWS emulator  %s   (region %s, access key %s / secret %s)", endpoint, stack.Region, stack.AccessKeyID, stack.SecretAccessKey)
 	line("  Queue         %s", r.QueueURL)
 	line("  Dead letters  %s   (after %d receives)", r.DLQURL, r.MaxReceiveCount)
@@ -264,15 +264,4 @@ func Summary(st *stack.Stack, cfg Config, total, startup time.Duration) string {
 	line("")
 	line("Logs follow, prefixed by service. Press Ctrl-C to stop.")
 	return b.String()
-}
-
-func hostPort(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }

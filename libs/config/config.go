@@ -8,10 +8,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/devops-exam/msgpipe/libs/logging"
 )
 
 // LookupFunc reports the value of an environment variable, like os.LookupEnv.
@@ -127,6 +132,42 @@ func (l *Loader) OneOf(key, def string, allowed ...string) string {
 	}
 	l.Problem("%s=%q must be one of %s", key, v, strings.Join(allowed, ", "))
 	return def
+}
+
+// URL returns a required http(s) URL with a host, such as a queue URL.
+func (l *Loader) URL(key string) string {
+	v := l.Required(key)
+	if v == "" {
+		return v
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.Problem("%s=%q is not an http(s) URL", key, v)
+	}
+	return v
+}
+
+// Addr returns a listen address, host:port with a numeric port (":8080",
+// "127.0.0.1:0"). An empty def makes the variable optional: unset gives "".
+func (l *Loader) Addr(key, def string) string {
+	v := l.String(key, def)
+	if v == "" {
+		return v
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		l.Problem("%s=%q is not host:port (example: :8080)", key, v)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		l.Problem("%s=%q has an invalid port", key, v)
+	}
+	return v
+}
+
+// LogLevel reads a log level (debug, info, warn, error); the default is info.
+func (l *Loader) LogLevel(key string) slog.Level {
+	level, err := logging.ParseLevel(l.String(key, "info"))
+	if err != nil {
+		l.Problem("%s: %v", key, err)
+	}
+	return level
 }
 
 // Err returns every recorded problem joined into one error, or nil.

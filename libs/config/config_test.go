@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,45 @@ func TestNilLookupUsesProcessEnvironment(t *testing.T) {
 	t.Setenv("MSGPIPE_CONFIG_TEST", "from-env")
 	if got := NewLoader(nil).String("MSGPIPE_CONFIG_TEST", ""); got != "from-env" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestURLAddrAndLogLevel(t *testing.T) {
+	l := NewLoader(FromMap(map[string]string{
+		"GOOD_URL": "https://sqs.us-east-1.amazonaws.com/123/q", "BAD_URL": "my-queue", "HOSTLESS_URL": "http://",
+		"GOOD_ADDR": "127.0.0.1:0", "BAD_ADDR": "8080", "BAD_PORT": ":http", "LEVEL": "debug",
+	}))
+	if got := l.URL("GOOD_URL"); got != "https://sqs.us-east-1.amazonaws.com/123/q" {
+		t.Errorf("URL = %q", got)
+	}
+	if got := l.Addr("GOOD_ADDR", ":8080"); got != "127.0.0.1:0" {
+		t.Errorf("Addr = %q", got)
+	}
+	if got := l.Addr("UNSET_ADDR", ""); got != "" {
+		t.Errorf("optional Addr = %q", got)
+	}
+	if got := l.LogLevel("LEVEL"); got != slog.LevelDebug {
+		t.Errorf("LogLevel = %v", got)
+	}
+	if got := l.LogLevel("UNSET_LEVEL"); got != slog.LevelInfo {
+		t.Errorf("default LogLevel = %v", got)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	l.URL("BAD_URL")
+	l.URL("HOSTLESS_URL")
+	l.URL("MISSING_URL")
+	l.Addr("BAD_ADDR", "")
+	l.Addr("BAD_PORT", "")
+	l.LogLevel("BAD_URL")
+	msg := l.Err().Error()
+	for _, want := range []string{
+		`BAD_URL="my-queue" is not an http(s) URL`, `HOSTLESS_URL="http://" is not an http(s) URL`, "MISSING_URL is required",
+		`BAD_ADDR="8080" is not host:port`, `BAD_PORT=":http" has an invalid port`, "BAD_URL: log level",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
-	"github.com/devops-exam/msgpipe/libs/logging"
 )
 
 // Config holds every setting of the API service.
@@ -39,25 +38,18 @@ const (
 func Load(lookup libconfig.LookupFunc) (Config, error) {
 	l := libconfig.NewLoader(lookup)
 	c := Config{
-		HTTPAddr:         l.String("HTTP_ADDR", DefaultHTTPAddr),
-		MetricsAddr:      l.String("METRICS_ADDR", ""),
+		HTTPAddr:         l.Addr("HTTP_ADDR", DefaultHTTPAddr),
+		MetricsAddr:      l.Addr("METRICS_ADDR", ""),
 		Region:           l.String("AWS_REGION", ""),
 		SSMParameterName: l.Required("SSM_PARAMETER_NAME"),
-		SQSQueueURL:      l.Required("SQS_QUEUE_URL"),
+		SQSQueueURL:      l.URL("SQS_QUEUE_URL"),
 		TokenCacheTTL:    l.Duration("TOKEN_CACHE_TTL", DefaultTokenCacheTTL, time.Second, 24*time.Hour),
 		TokenStaleMax:    l.Duration("TOKEN_STALE_MAX", DefaultTokenStaleMax, 0, 24*time.Hour),
 		// The lower bound fits the largest valid message; the upper keeps
 		// one request from holding megabytes of memory.
 		MaxBodyBytes:    l.Int("MAX_BODY_BYTES", DefaultMaxBodyBytes, 1<<10, 8<<20),
 		ShutdownTimeout: l.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0, 10*time.Minute),
-	}
-	level, err := logging.ParseLevel(l.String("LOG_LEVEL", "info"))
-	if err != nil {
-		l.Problem("LOG_LEVEL: %v", err)
-	}
-	c.LogLevel = level
-	if c.SQSQueueURL != "" && !strings.HasPrefix(c.SQSQueueURL, "https://") && !strings.HasPrefix(c.SQSQueueURL, "http://") {
-		l.Problem("SQS_QUEUE_URL=%q must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)", c.SQSQueueURL)
+		LogLevel:        l.LogLevel("LOG_LEVEL"),
 	}
 	if c.SSMParameterName != "" && !strings.HasPrefix(c.SSMParameterName, "/") && strings.Contains(c.SSMParameterName, "/") {
 		l.Problem("SSM_PARAMETER_NAME=%q: a hierarchical name must start with /", c.SSMParameterName)

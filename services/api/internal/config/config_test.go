@@ -71,7 +71,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		}
 	}
 	_, err = Load(libconfig.FromMap(map[string]string{"SSM_PARAMETER_NAME": "a/b", "SQS_QUEUE_URL": "my-queue"}))
-	if err == nil || !strings.Contains(err.Error(), "must be a queue URL") || !strings.Contains(err.Error(), "must start with /") {
+	if err == nil || !strings.Contains(err.Error(), `SQS_QUEUE_URL="my-queue" is not an http(s) URL`) || !strings.Contains(err.Error(), "must start with /") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -5,13 +5,9 @@ package config
 
 import (
 	"log/slog"
-	"net"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/devops-exam/msgpipe/libs/config"
-	"github.com/devops-exam/msgpipe/libs/logging"
 )
 
 // Server-side encryption modes accepted in S3_SSE.
@@ -68,23 +64,19 @@ func Load(lookup config.LookupFunc) (Config, error) {
 	l := config.NewLoader(lookup)
 	c := Config{
 		Region:              l.String("AWS_REGION", ""),
-		QueueURL:            l.Required("SQS_QUEUE_URL"),
+		QueueURL:            l.URL("SQS_QUEUE_URL"),
 		Bucket:              l.Required("S3_BUCKET_NAME"),
 		PollInterval:        l.Duration("POLL_INTERVAL", DefaultPollInterval, 0, MaxPollInterval),
 		WorkerConcurrency:   int(l.Int("WORKER_CONCURRENCY", DefaultWorkerConcurrency, 1, MaxWorkerConcurrency)),
 		VisibilityTimeout:   l.Duration("VISIBILITY_TIMEOUT", DefaultVisibilityTimeout, MinVisibilityTimeout, MaxVisibilityTimeout),
 		SSE:                 l.OneOf("S3_SSE", SSEAES256, SSEAES256, SSEKMS),
 		KMSKeyID:            l.String("S3_KMS_KEY_ID", ""),
-		HTTPAddr:            l.String("HTTP_ADDR", DefaultHTTPAddr),
+		HTTPAddr:            l.Addr("HTTP_ADDR", DefaultHTTPAddr),
 		ShutdownTimeout:     l.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0, MaxShutdownTimeout),
 		DeleteFlushInterval: l.Duration("DELETE_FLUSH_INTERVAL", DefaultDeleteFlushInterval, MinDeleteFlush, MaxDeleteFlush),
+		LogLevel:            l.LogLevel("LOG_LEVEL"),
 	}
 
-	if c.QueueURL != "" {
-		if u, err := url.Parse(c.QueueURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			l.Problem("SQS_QUEUE_URL=%q is not an http(s) URL", c.QueueURL)
-		}
-	}
 	if c.Bucket != "" && !validBucket(c.Bucket) {
 		l.Problem("S3_BUCKET_NAME=%q is not a valid bucket name (3 to 63 characters: a-z, 0-9, '.', '-')", c.Bucket)
 	}
@@ -99,17 +91,6 @@ func Load(lookup config.LookupFunc) (Config, error) {
 		// under the wrong key silently is worse than not starting.
 		l.Problem("S3_KMS_KEY_ID is set but S3_SSE is %s; set S3_SSE=%s to use it", c.SSE, SSEKMS)
 	}
-	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		l.Problem("HTTP_ADDR=%q is not host:port (example: :8080)", c.HTTPAddr)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		l.Problem("HTTP_ADDR=%q has an invalid port", c.HTTPAddr)
-	}
-	level, err := logging.ParseLevel(l.String("LOG_LEVEL", "info"))
-	if err != nil {
-		l.Problem("LOG_LEVEL: %v", err)
-	}
-	c.LogLevel = level
-
 	if err := l.Err(); err != nil {
 		return Config{}, err
 	}

@@ -30,10 +30,23 @@ const (
 )
 
 // SQS message attribute names set by the API and read by the consumer.
+//
+// AttrMessageID and AttrAcceptedAt carry the id the API gave the message
+// (a UUIDv7, lower-case canonical form) and the time it accepted it (RFC 3339,
+// UTC, millisecond precision). They, not SQS's MessageId and SentTimestamp,
+// name the stored object, so every copy of one accepted message (a
+// redelivery, or a send the SDK retried after a lost response) lands on the
+// same key. A message without them, from an older producer, falls back to
+// SQS's MessageId and SentTimestamp.
 const (
 	AttrRequestID     = "request_id"
 	AttrSchemaVersion = "schema_version"
+	AttrMessageID     = "message_id"
+	AttrAcceptedAt    = "accepted_at"
 )
+
+// AcceptedAtLayout formats and parses the AttrAcceptedAt attribute.
+const AcceptedAtLayout = "2006-01-02T15:04:05.000Z07:00"
 
 // Field names as a client sends them; errors name fields this way.
 const (

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"github.com/devops-exam/msgpipe/internal/bazelsandbox"
+	"github.com/devops-exam/msgpipe/internal/runfiles"
 	"github.com/devops-exam/msgpipe/tools/ecrpush/internal/ecrtest"
 	"github.com/devops-exam/msgpipe/tools/ecrpush/internal/push"
 )
@@ -154,5 +156,42 @@ func TestLoadOfFlatLayoutDropsRefNamesAndTakesPlatformsFromConfigs(t *testing.T)
 	}
 	if strings.Contains(string(raw), "ref.name") {
 		t.Errorf("pushed index keeps layout ref names: %s", raw)
+	}
+}
+
+// TestLoadInABazelSandbox reads the layouts the way //images:push would see
+// them under a sandboxed `bazel test`: every blob its own symlink, found
+// through the rlocation path. (`bazel run` links the directory once, which
+// hid this.)
+func TestLoadInABazelSandbox(t *testing.T) {
+	idx := ecrtest.Index(t)
+	nested, flat := t.TempDir(), t.TempDir()
+	ecrtest.WriteNestedLayout(t, nested, idx)
+	ecrtest.WriteFlatLayout(t, flat, idx)
+	bazelsandbox.Enter(t, map[string]string{
+		"_main/images/api_index":      nested,
+		"_main/images/consumer_index": flat,
+	})
+	want, _ := idx.Digest()
+	for _, rloc := range []string{"_main/images/api_index", "_main/images/consumer_index"} {
+		dir, err := runfiles.Rlocation(rloc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := push.Load(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", rloc, err)
+		}
+		if rloc == "_main/images/api_index" && a.Digest != want {
+			t.Errorf("%s: digest %s, want %s", rloc, a.Digest, want)
+		}
+		if got := a.Describe(); got != "index [linux/amd64, linux/arm64/v8]" {
+			t.Errorf("%s: Describe = %q", rloc, got)
+		}
+		// Pushing reads every layer through the symlinks too.
+		reg := ecrtest.New(t, ecrtest.Options{Username: user, Password: password, Repositories: []string{repoName}})
+		if _, err := pusher(reg, password).Push(t.Context(), repoName, a, []string{"abc123"}); err != nil {
+			t.Fatalf("%s: Push: %v", rloc, err)
+		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/devops-exam/msgpipe/internal/ocilayout"
 )
 
 // Label keys every image must carry.
@@ -61,8 +62,10 @@ func (p Problem) String() string { return p.Where + ": " + p.Rule + ": " + p.Det
 // OpenLayout opens an OCI image layout directory. When index.json holds a
 // single image index (rules_oci's oci_image_index output) that index is
 // returned; otherwise index.json itself is, its entries being the images.
+// Blobs may be symlinks, as in a sandboxed Bazel test's runfiles; each is
+// verified against its digest when read.
 func OpenLayout(dir string) (v1.ImageIndex, error) {
-	root, err := layout.ImageIndexFromPath(dir)
+	root, err := ocilayout.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open layout %s: %w", dir, err)
 	}

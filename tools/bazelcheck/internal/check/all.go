@@ -8,5 +8,6 @@ func All(ws *Workspace) []Finding {
 		out = append(out, Finding{Where: "loading", Msg: e})
 	}
 	out = append(out, ws.CheckLabels()...)
+	out = append(out, ws.CheckSchemas()...)
 	return out
 }

@@ -170,6 +170,8 @@ func CheckFree(addr string) error {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
+// Another process may take it before it is used: prefer binding
+// "127.0.0.1:0" and handing the listener on, or StartOnFreePort for a child.
 func FreeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

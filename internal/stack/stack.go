@@ -18,8 +18,10 @@ type Options struct {
 	EmulatorAddr string
 	OnPut        PutFunc
 
-	APIAddr      string // "" picks a free loopback port
-	ConsumerAddr string // "" picks a free loopback port
+	// APIAddr and ConsumerAddr: "" picks a free loopback port, and a new
+	// one if another process takes it first (StartOnFreePort).
+	APIAddr      string
+	ConsumerAddr string
 
 	Names    Names
 	Binaries Binaries
@@ -91,14 +93,6 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 
 	apiAddr, consumerAddr := opts.APIAddr, opts.ConsumerAddr
-	for _, a := range []*string{&apiAddr, &consumerAddr} {
-		if *a == "" {
-			if *a, err = FreeAddr(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	s.APIURL = "http://" + DialAddr(apiAddr)
 	common := map[string]string{
 		"AWS_REGION":            Region,
 		"AWS_ENDPOINT_URL":      s.Emulator.URL,
@@ -136,6 +130,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if s.API, err = s.start(rctx, s.apiSpec, APIPrefix); err != nil {
 		return nil, err
 	}
+	s.APIURL = "http://" + DialAddr(s.API.Addr)
 	if s.Consumer, err = s.StartConsumer(rctx); err != nil {
 		return nil, err
 	}
@@ -155,6 +150,9 @@ func (s *Stack) StartConsumer(ctx context.Context) (*Process, error) {
 }
 
 func (s *Stack) start(ctx context.Context, spec ServiceSpec, prefix string) (*Process, error) {
+	if spec.Addr == "" {
+		return StartOnFreePort(ctx, spec, func() io.Writer { return s.sink.Prefixed(prefix) })
+	}
 	spec.Logs = s.sink.Prefixed(prefix)
 	p, err := StartProcess(spec)
 	if err != nil {

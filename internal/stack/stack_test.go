@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -287,23 +288,18 @@ func TestChildEnvInheritsNothingAWS(t *testing.T) {
 }
 
 func TestProcessStartsStreamsAndStopsOnSIGTERM(t *testing.T) {
-	addr, err := FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf testkit.Buffer
-	sink := NewLogSink(&buf)
-	p, err := StartProcess(ServiceSpec{
-		Name: "fake", Bin: fakeBinary(t), Addr: addr,
-		Env:  map[string]string{fakeEnv: "one", "HTTP_ADDR": addr, "FAKE_EXIT_CODE": "0"},
-		Logs: sink.Prefixed("fake | "),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var buf *testkit.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := p.WaitHealthy(ctx); err != nil {
+	p, err := StartOnFreePort(ctx, ServiceSpec{
+		Name: "fake", Bin: fakeBinary(t),
+		Env: map[string]string{fakeEnv: "one", "FAKE_EXIT_CODE": "0"},
+	}, func() io.Writer {
+		// Only the attempt that served counts (see StartOnFreePort).
+		buf = &testkit.Buffer{}
+		return NewLogSink(buf).Prefixed("fake | ")
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if p.ExitCode() != -1 {
@@ -320,36 +316,26 @@ func TestProcessStartsStreamsAndStopsOnSIGTERM(t *testing.T) {
 }
 
 func TestProcessReportsNonZeroExitAndEarlyDeath(t *testing.T) {
-	addr, _ := FreeAddr()
-	p, err := StartProcess(ServiceSpec{Name: "fake", Bin: fakeBinary(t), Addr: addr,
-		Env: map[string]string{fakeEnv: "x", "HTTP_ADDR": addr, "FAKE_EXIT_CODE": "7"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if err := p.WaitHealthy(ctx); err != nil {
+	p, err := StartOnFreePort(ctx, ServiceSpec{Name: "fake", Bin: fakeBinary(t),
+		Env: map[string]string{fakeEnv: "x", "FAKE_EXIT_CODE": "7"}}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if code, err := p.Stop(5 * time.Second); err != nil || code != 7 {
 		t.Fatalf("Stop = %d, %v; want 7", code, err)
 	}
 
-	dead, err := StartProcess(ServiceSpec{Name: "fake", Bin: fakeBinary(t), Addr: addr,
-		Env: map[string]string{fakeEnv: "x", "FAKE_FAIL_AT_START": "1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = dead.WaitHealthy(ctx)
+	// A service that dies for another reason is not restarted.
+	_, err = StartOnFreePort(ctx, ServiceSpec{Name: "fake", Bin: fakeBinary(t),
+		Env: map[string]string{fakeEnv: "x", "FAKE_FAIL_AT_START": "1"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "exited before it was healthy (exit code 3)") {
-		t.Fatalf("WaitHealthy = %v", err)
+		t.Fatalf("StartOnFreePort of a failing service = %v", err)
 	}
-	stuck, err := StartProcess(ServiceSpec{Name: "stuck", Bin: fakeBinary(t), Addr: addr,
-		Env: map[string]string{fakeEnv: "x", "HTTP_ADDR": addr, "FAKE_IGNORE_SIGTERM": "1"}})
+	stuck, err := StartOnFreePort(ctx, ServiceSpec{Name: "stuck", Bin: fakeBinary(t),
+		Env: map[string]string{fakeEnv: "x", "FAKE_IGNORE_SIGTERM": "1"}}, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stuck.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stuck.Stop(200 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "stuck did not stop within 200ms of SIGTERM; killed") {
@@ -357,6 +343,72 @@ func TestProcessReportsNonZeroExitAndEarlyDeath(t *testing.T) {
 	}
 	if _, err := StartProcess(ServiceSpec{Name: "nothing", Bin: filepath.Join(t.TempDir(), "missing")}); err == nil {
 		t.Fatal("started a missing binary")
+	}
+}
+
+// busyThenFree makes the race of StartOnFreePort happen: the first n picks
+// name a port another listener holds.
+func busyThenFree(t *testing.T, n int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	picks := 0
+	pickAddr = func() (string, error) {
+		picks++
+		if picks <= n {
+			return ln.Addr().String(), nil
+		}
+		return FreeAddr()
+	}
+	t.Cleanup(func() { pickAddr = FreeAddr })
+}
+
+func TestStartOnFreePortRetriesWhenThePortIsTakenFirst(t *testing.T) {
+	busyThenFree(t, 2)
+	var logs testkit.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	p, err := StartOnFreePort(ctx, ServiceSpec{Name: "fake", Bin: fakeBinary(t), Env: map[string]string{fakeEnv: "x"}},
+		func() io.Writer { return NewLogSink(&logs).Prefixed("fake | ") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	if strings.Count(logs.String(), "address already in use") != 2 || !strings.Contains(logs.String(), "fake x listening") {
+		t.Errorf("want two refused ports, then a served one; logs:\n%s", logs.String())
+	}
+	resp, err := http.Get(p.HealthURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func TestStartOnFreePortGivesUp(t *testing.T) {
+	busyThenFree(t, portAttempts)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := StartOnFreePort(ctx, ServiceSpec{Name: "fake", Bin: fakeBinary(t), Env: map[string]string{fakeEnv: "x"}}, nil)
+	if !errors.Is(err, ErrAddrInUse) || !strings.Contains(err.Error(), "gave up after 5 ports") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestInUseWatchSeesTheMessageAcrossWrites(t *testing.T) {
+	w := &inUseWatch{w: io.Discard}
+	for _, part := range []string{"listen tcp 127.0.0.1:1: bind: addr", "ess already ", "in use\n"} {
+		if _, err := w.Write([]byte(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !w.found() {
+		t.Error("split message not seen")
+	}
+	if (&inUseWatch{w: io.Discard}).found() {
+		t.Error("empty watch reports a hit")
 	}
 }
 

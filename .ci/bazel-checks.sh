@@ -8,6 +8,11 @@
 #   2. Every BUILD/.bzl/MODULE file is formatted and lint-clean for buildifier 8.2.1.
 #   3. MODULE.bazel's use_repo(go_deps, ...) lists exactly go.mod's direct requirements, and
 #      every @repo a BUILD file names is a bazel_dep or a use_repo.
+#   4. tools/bazelcheck: every main-repo label names a target or file that is visible from the
+#      rule naming it, $(location) labels are prerequisites, select() keys are conditions, and
+#      every attribute fits the pinned rule's schema (types, mandatory, size, tags, env); see
+#      docs/bazel-verification.md. Failures are in Bazel's own words.
+#   5. Every third-party action in .github/workflows is pinned by a full commit SHA.
 #
 # Tools are installed into a versioned cache directory (not on PATH), so reruns skip them.
 set -euo pipefail
@@ -120,5 +125,24 @@ if [[ -n "$unknown" ]]; then
   fail "add them to MODULE.bazel (a go.mod direct requirement, then use_repo)"
 fi
 
+# --- 4. labels, visibility, attribute schemas -------------------------------------------------
+if ! go run ./tools/bazelcheck . >"$log" 2>&1; then
+  cat "$log" >&2
+  fail "tools/bazelcheck found what Bazel's analysis would refuse (above, in Bazel's words)"
+fi
+bazelcheck_summary="$(tail -n 1 "$log")"
+
+# --- 5. actions pinned by commit ------------------------------------------------------------
+# A tag can be moved; a commit cannot. Local actions (./...) and docker:// are exempt.
+unpinned="$(grep -nE '^[[:space:]]*(-[[:space:]]*)?uses:' .github/workflows/*.yml |
+  grep -vE 'uses:[[:space:]]*[^@[:space:]]+@[0-9a-f]{40}([[:space:]]|$)' |
+  grep -vE 'uses:[[:space:]]*(\./|docker://)' || true)"
+if [[ -n "$unpinned" ]]; then
+  echo "actions not pinned by a full commit SHA:" >&2
+  sed 's/^/  /' <<<"$unpinned" >&2
+  fail "pin each action as owner/repo@<40-hex commit> # vX.Y.Z"
+fi
+
 nbuild="$(git ls-files -co --exclude-standard -- '*BUILD.bazel' | wc -l | tr -d ' ')"
-echo "bazel-checks: OK (gazelle $GAZELLE_VERSION: $nbuild BUILD files, no drift; buildifier $BUILDIFIER_VERSION: clean; go_deps use_repo matches go.mod's $(wc -l <<<"$want" | tr -d ' ') direct requirements)"
+echo "bazel-checks: OK (gazelle $GAZELLE_VERSION: $nbuild BUILD files, no drift; buildifier $BUILDIFIER_VERSION: clean; go_deps use_repo matches go.mod's $(wc -l <<<"$want" | tr -d ' ') direct requirements; actions pinned)"
+echo "$bazelcheck_summary"

@@ -355,12 +355,10 @@ func (fr *frame) call(x *build.CallExpr) Value {
 	}
 	var pos []Value
 	kw := map[string]Value{}
-	var kwOrder []string
 	for _, arg := range x.List {
 		if a, ok := arg.(*build.AssignExpr); ok {
 			if k, ok := lhsIdent(a); ok {
 				kw[k.Name] = fr.eval(a.RHS)
-				kwOrder = append(kwOrder, k.Name)
 				continue
 			}
 		}

@@ -150,8 +150,20 @@ func (p *Process) WaitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
+	// A probe must not outlive the child: if another process holds the port
+	// (the child then exits with "address already in use"), it may accept
+	// the connection and never answer.
+	probeCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-probeCtx.Done():
+		}
+	}()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.HealthURL(), nil)
+		req, err := http.NewRequestWithContext(probeCtx, http.MethodGet, p.HealthURL(), nil)
 		if err != nil {
 			return err
 		}
@@ -159,7 +171,13 @@ func (p *Process) WaitHealthy(ctx context.Context) error {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				select {
+				case <-p.done:
+					// Whoever answered, it was not this child.
+					return fmt.Errorf("%s exited before it was healthy (exit code %d)", p.Name, p.ExitCode())
+				default:
+					return nil
+				}
 			}
 		}
 		select {

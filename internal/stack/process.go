@@ -100,6 +100,9 @@ func StartProcess(spec ServiceSpec) (*Process, error) {
 	return p, nil
 }
 
+// Pid is the child's process id, e.g. for reading its CPU time.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Done is closed when the child has exited and its output is flushed.
 func (p *Process) Done() <-chan struct{} { return p.done }
 

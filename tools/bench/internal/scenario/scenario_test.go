@@ -1,0 +1,99 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/devops-exam/msgpipe/internal/stack"
+	"github.com/devops-exam/msgpipe/tools/bench/internal/latencyproxy"
+)
+
+var env *Env
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "msgpipe-bench-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bins, err := stack.FindOrBuild(ctx, dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "scenario: service binaries: %v\n", err)
+		return 1
+	}
+	if env, err = NewEnv(bins, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "scenario: emulator: %v\n", err)
+		return 1
+	}
+	defer env.Close()
+	return m.Run()
+}
+
+// A small api run through the real binary: every request accepted, each
+// through SQS, and the figures filled in.
+func TestAPI(t *testing.T) {
+	r, err := API(t.Context(), env, APIConfig{Clients: 4, Duration: time.Minute, MaxRequests: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 200 || r.Accepted != 200 || len(r.Refused) != 0 || r.Failures != 0 {
+		t.Fatalf("requests %d, accepted %d, refused %v, failures %d; want all 200 accepted", r.Requests, r.Accepted, r.Refused, r.Failures)
+	}
+	if r.RPS <= 0 || r.P99Ms < r.P50Ms || r.P50Ms <= 0 {
+		t.Errorf("rps %.1f, p50 %.2f ms, p99 %.2f ms", r.RPS, r.P50Ms, r.P99Ms)
+	}
+	sends := 0.0
+	for _, k := range r.SQSPer1000 {
+		if k.Kind == "sqs:SendMessage" || k.Kind == "sqs:SendMessageBatch" {
+			sends += k.Per1000
+		}
+	}
+	if sends == 0 {
+		t.Errorf("no SQS sends counted: %+v", r.SQSPer1000)
+	}
+}
+
+// Two small drains through the real consumer behind the latency proxy:
+// every message stored, none stalled, the calls counted.
+func TestDrain(t *testing.T) {
+	r, err := Drain(t.Context(), env, DrainConfig{
+		Messages: 60, Runs: 2, Delays: latencyproxy.Delays{SQS: time.Millisecond, S3Put: 2 * time.Millisecond},
+		Env: map[string]string{"WORKER_CONCURRENCY": "8"}, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MsgsPerSec <= 0 || r.WorstMsgsPerSec > r.MsgsPerSec || r.SlowestSeconds <= 0 {
+		t.Errorf("result %+v", r)
+	}
+	var receives float64
+	for _, k := range r.SQSPer1000 {
+		if k.Kind == "sqs:ReceiveMessage" {
+			receives = k.Per1000
+		}
+	}
+	if receives == 0 {
+		t.Errorf("no receives counted: %+v", r.SQSPer1000)
+	}
+}
+
+func TestParseEnv(t *testing.T) {
+	if k, v, err := ParseEnv("WORKER_CONCURRENCY=10,20"); err != nil || k != "WORKER_CONCURRENCY" || v != "10,20" {
+		t.Errorf("ParseEnv = %q, %q, %v", k, v, err)
+	}
+	for _, bad := range []string{"x=1", "X", "=1", "A B=1"} {
+		if _, _, err := ParseEnv(bad); err == nil {
+			t.Errorf("ParseEnv(%q) accepted", bad)
+		}
+	}
+}

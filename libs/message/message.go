@@ -257,6 +257,8 @@ func (d Data) validate(prefix string) error {
 			fields = append(fields, FieldError{field, fmt.Sprintf("must be at most %d characters", maxRunes)})
 		case maxBytes > 0 && len(value) > maxBytes:
 			fields = append(fields, FieldError{field, fmt.Sprintf("must be at most %d bytes", maxBytes)})
+		case sqsRefused(value) != 0:
+			fields = append(fields, FieldError{field, fmt.Sprintf("must not contain U+%04X, a character SQS does not accept", sqsRefused(value))})
 		case hasControl(value, allowLines):
 			if allowLines {
 				fields = append(fields, FieldError{field, "must not contain control characters other than tab and line breaks"})
@@ -280,6 +282,20 @@ func (d Data) validate(prefix string) error {
 		return &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
 	}
 	return nil
+}
+
+// sqsRefused returns the first character outside what SQS accepts in a
+// message body (#x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD |
+// #x10000–#x10FFFF), or 0. SQS answers such a body with a 400 that no
+// retry can fix. Control characters are refused by hasControl with their
+// own message; what is left for valid UTF-8 is U+FFFE and U+FFFF.
+func sqsRefused(s string) rune {
+	for _, r := range s {
+		if r == 0xFFFE || r == 0xFFFF {
+			return r
+		}
+	}
+	return 0
 }
 
 func hasControl(s string, allowLines bool) bool {

@@ -74,6 +74,12 @@ func TestParseRequestRejectsBadInput(t *testing.T) {
 		{"structural and value problems together", `{"data":{"email_subject":"","email_sender":"x","extra":1},"token":"t","x":1}`, Invalid,
 			[]string{"data.extra", "data.email_timestream", "data.email_content", "x", "data.email_subject", "data.email_sender"}, "unknown field"},
 		{"lone surrogate", `{"data":` + data(`"\ud800"`, `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "valid UTF-8"},
+		{"lone surrogate beside a real U+FFFD escape", `{"data":` + data(`"s"`, `"a@b.c"`, `"t"`, `"a\ud800b\ufffd"`) + `,"token":"t"}`, Invalid, []string{"data.email_content"}, "valid UTF-8"},
+		{"lone surrogate beside a literal U+FFFD", `{"data":` + data(`"a\udfff�"`, `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "valid UTF-8"},
+		{"high surrogate before a non-surrogate escape", `{"data":` + data(`"s"`, `"a@b.c"`, `"t\uD83D\u0041"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_timestream"}, "valid UTF-8"},
+		{"two high surrogates", `{"data":` + data(`"s"`, `"a@b.c"`, `"t"`, `"\ud83d\ud83d\ude00 \ufffd"`) + `,"token":"t"}`, Invalid, []string{"data.email_content"}, "valid UTF-8"},
+		{"U+FFFE escaped", `{"data":` + data(`"s"`, `"a@b.c"`, `"t"`, `"a\ufffeb"`) + `,"token":"t"}`, Invalid, []string{"data.email_content"}, "U+FFFE"},
+		{"U+FFFF literal", `{"data":` + data("\"s\uFFFF\"", `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "U+FFFF"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +111,10 @@ func TestValidateRejectsBadValues(t *testing.T) {
 		{"content with NUL", with(func(d *Data) { d.EmailContent = "a\x00b" }), "data.email_content", "control characters other than tab"},
 		{"content invalid UTF-8", with(func(d *Data) { d.EmailContent = "a\xffb" }), "data.email_content", "valid UTF-8"},
 		{"blank content", with(func(d *Data) { d.EmailContent = "\n\n" }), "data.email_content", "required"},
+		{"content with U+FFFE", with(func(d *Data) { d.EmailContent = "a\uFFFEb" }), "data.email_content", "U+FFFE"},
+		{"content with U+FFFF", with(func(d *Data) { d.EmailContent = "\uFFFF" }), "data.email_content", "U+FFFF"},
+		{"sender with U+FFFF", with(func(d *Data) { d.EmailSender = "a\uFFFF@b.c" }), "data.email_sender", "U+FFFF"},
+		{"timestream with U+FFFE", with(func(d *Data) { d.EmailTimestream = "1\uFFFE" }), "data.email_timestream", "U+FFFE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,5 +245,26 @@ func assertError(t *testing.T, err error, kind Kind, fields []string, text strin
 	}
 	if !strings.Contains(err.Error(), text) {
 		t.Errorf("error %q lacks %q", err, text)
+	}
+}
+
+// Escapes that only look like lone surrogates, and real pairs next to a
+// U+FFFD the client did send, are valid text.
+func TestParseRequestAcceptsSurrogatePairsAndEscapedBackslashes(t *testing.T) {
+	cases := map[string]string{
+		`"\ud83d\ude00 \ufffd"`:      "\U0001F600 \uFFFD",
+		`"\\ud800 \ufffd"`:           `\ud800 ` + "\uFFFD",
+		`"\\\ud83d\uDE00"`:           `\` + "\U0001F600",
+		`"U+FFFD: ` + "\uFFFD" + `"`: "U+FFFD: \uFFFD",
+	}
+	for content, want := range cases {
+		body := `{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":` + content + `},"token":"t"}`
+		req, err := ParseRequest([]byte(body))
+		if err == nil {
+			err = req.Validate()
+		}
+		if err != nil || req.Data.EmailContent != want {
+			t.Errorf("%s: got %q, %v; want %q", content, req.Data.EmailContent, err, want)
+		}
 	}
 }

@@ -29,6 +29,25 @@ const (
 	MaxContentBytes    = 100_000
 )
 
+// MaxTokenBytes is the longest token that can be valid: SSM's limit on a
+// parameter value (8 KB, advanced tier). The schema does not refuse longer
+// tokens (they are simply wrong), but the body limit must fit this one.
+const MaxTokenBytes = 8 << 10
+
+// MaxRequestBytes is the largest body of a valid POST /api/message: every
+// field at its limit and every character escaped as \uXXXX, as clients that
+// escape non-ASCII send it (Python's json.dumps by default). A byte-limited
+// field costs at most 6 bytes per byte (an ASCII character as \u0041); a
+// character-limited one at most 12 per character (a character outside the
+// BMP as a surrogate pair, \ud83d\ude00). requestSlackBytes covers the
+// member names, punctuation and some whitespace. The API's body limit may
+// not go below this, or it would refuse valid messages.
+const MaxRequestBytes = 6*MaxContentBytes + 12*MaxSubjectRunes + 6*MaxSenderBytes +
+	12*MaxTimestreamRunes + 6*MaxTokenBytes + requestSlackBytes
+
+// requestSlackBytes is room for everything in a request body but the values.
+const requestSlackBytes = 1 << 10
+
 // SQS message attribute names set by the API and read by the consumer.
 //
 // AttrMessageID and AttrAcceptedAt carry the id the API gave the message

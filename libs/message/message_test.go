@@ -2,10 +2,12 @@ package message
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 const validBody = `{"data":{"email_subject":"Hello","email_sender":"Ann <ann@example.com>","email_timestream":"1693561101","email_content":"Line one\nLine two\t<b>&</b>"},"token":"s3cret"}`
@@ -266,5 +268,43 @@ func TestParseRequestAcceptsSurrogatePairsAndEscapedBackslashes(t *testing.T) {
 		if err != nil || req.Data.EmailContent != want {
 			t.Errorf("%s: got %q, %v; want %q", content, req.Data.EmailContent, err, want)
 		}
+	}
+}
+
+// The largest valid request a client can send, with every character
+// escaped, fits in MaxRequestBytes and is accepted.
+func TestMaxRequestBytesFitsTheWorstCaseValidRequest(t *testing.T) {
+	esc := func(r rune, n int) string {
+		var one string
+		if r > 0xFFFF {
+			hi, lo := utf16.EncodeRune(r)
+			one = fmt.Sprintf(`\u%04x\u%04x`, hi, lo)
+		} else {
+			one = fmt.Sprintf(`\u%04x`, r)
+		}
+		return strings.Repeat(one, n)
+	}
+	sender := esc('a', 64) + esc('@', 1) + esc('b', MaxSenderBytes-64-1-4) + esc('.', 1) + esc('c', 3)
+	body := "{\n  \"data\": {\n    \"email_subject\": \"" + esc('\U0001F600', MaxSubjectRunes) +
+		"\",\n    \"email_sender\": \"" + sender +
+		"\",\n    \"email_timestream\": \"" + esc('\U0001F600', MaxTimestreamRunes) +
+		"\",\n    \"email_content\": \"" + esc('x', MaxContentBytes) +
+		"\"\n  },\n  \"token\": \"" + esc('t', MaxTokenBytes) + "\"\n}\n"
+	req, err := ParseRequest([]byte(body))
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		t.Fatalf("worst-case valid request refused: %v", err)
+	}
+	if len(req.Data.EmailContent) != MaxContentBytes || len(req.Token) != MaxTokenBytes {
+		t.Fatalf("test request is not at the limits: content %d, token %d", len(req.Data.EmailContent), len(req.Token))
+	}
+	if len(body) > MaxRequestBytes {
+		t.Fatalf("worst-case valid request is %d bytes, MaxRequestBytes is %d", len(body), MaxRequestBytes)
+	}
+	// The slack is for punctuation and whitespace, not a second message.
+	if MaxRequestBytes-len(body) > 1<<10 {
+		t.Fatalf("MaxRequestBytes %d is far above the worst case %d", MaxRequestBytes, len(body))
 	}
 }

@@ -192,3 +192,13 @@ func TestRunFailsClearlyWhenThePortIsTaken(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out.String())
 	}
 }
+
+func TestRunRefusesAFIFOQueueWithStatus2(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(context.Background(), libconfig.FromMap(map[string]string{
+		"SSM_PARAMETER_NAME": "/p", "SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo",
+	}), io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "FIFO") {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+}

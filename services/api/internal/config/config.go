@@ -11,6 +11,7 @@ import (
 
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
 	"github.com/devops-exam/msgpipe/libs/message"
+	"github.com/devops-exam/msgpipe/services/api/internal/publish"
 )
 
 // Config holds every setting of the API service.
@@ -37,7 +38,7 @@ const (
 	// escaped as \uXXXX), rounded up to a whole KiB.
 	DefaultMaxBodyBytes    = (message.MaxRequestBytes + 1<<10 - 1) &^ (1<<10 - 1)
 	DefaultShutdownTimeout = 25 * time.Second
-	DefaultPublishInFlight = 16
+	DefaultPublishInFlight = publish.DefaultMaxInFlight // see its doc for sizing
 )
 
 // Load reads the configuration through lookup (nil: the process

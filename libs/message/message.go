@@ -98,13 +98,16 @@ type Request struct {
 
 // Stored is the JSON document written to S3 for each message.
 type Stored struct {
-	SchemaVersion int       `json:"schema_version"`
-	MessageID     string    `json:"message_id"`
-	RequestID     string    `json:"request_id,omitempty"`
-	SentAt        time.Time `json:"sent_at"`
-	StoredAt      time.Time `json:"stored_at"`
-	ReceiveCount  int       `json:"receive_count"`
-	Data          Data      `json:"data"`
+	SchemaVersion int    `json:"schema_version"`
+	MessageID     string `json:"message_id"`
+	// SQSMessageID is the SQS MessageId of the copy that was stored; it
+	// differs from MessageID when the api named the message. Informational.
+	SQSMessageID string    `json:"sqs_message_id,omitempty"`
+	RequestID    string    `json:"request_id,omitempty"`
+	SentAt       time.Time `json:"sent_at"`
+	StoredAt     time.Time `json:"stored_at"`
+	ReceiveCount int       `json:"receive_count"`
+	Data         Data      `json:"data"`
 }
 
 // FieldError names one offending field and what is wrong with it.

@@ -308,3 +308,16 @@ func TestMaxRequestBytesFitsTheWorstCaseValidRequest(t *testing.T) {
 		t.Fatalf("MaxRequestBytes %d is far above the worst case %d", MaxRequestBytes, len(body))
 	}
 }
+
+// The consumer records which SQS copy it stored beside the api's id; a
+// strict reader of stored objects (the E2E check) must accept it, and an
+// object without it reads as before.
+func TestStoredCarriesTheStoredCopysSQSMessageID(t *testing.T) {
+	b, err := Stored{SchemaVersion: SchemaVersion, MessageID: "01a2-api", SQSMessageID: "sqs-1"}.Encode()
+	if err != nil || !strings.Contains(string(b), `"message_id":"01a2-api","sqs_message_id":"sqs-1"`) {
+		t.Fatalf("encoded %s, %v", b, err)
+	}
+	if b, _ := (Stored{MessageID: "m"}).Encode(); strings.Contains(string(b), "sqs_message_id") {
+		t.Fatalf("empty sqs_message_id written: %s", b)
+	}
+}

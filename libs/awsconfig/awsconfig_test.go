@@ -131,7 +131,9 @@ func TestRetriesAreLoggedAtDebugAndEveryAttemptIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil }) })
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		})
 	})
 	if _, err := client.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("m")}); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -89,6 +90,12 @@ func (l *Loader) Duration(key string, def, min, max time.Duration) time.Duration
 		n, nerr := strconv.ParseInt(v, 10, 64)
 		if nerr != nil {
 			l.Problem("%s=%q is not a duration (examples: 10s, 5m, 250ms)", key, v)
+			return def
+		}
+		// Multiplying first would wrap: 36028797018963978 seconds would
+		// silently read as 10s.
+		if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			l.Problem("%s=%s seconds is too long for a duration", key, v)
 			return def
 		}
 		d = time.Duration(n) * time.Second

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,27 @@ func TestURLAddrAndLogLevel(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
+	}
+}
+
+// A bare integer too large to be a duration in seconds must be refused, not
+// wrapped around into a small, plausible value.
+func TestDurationInSecondsThatOverflowsIsRefused(t *testing.T) {
+	for _, v := range []string{"36028797018963978", "9223372037", "-9223372037", "9223372036854775807"} {
+		l := NewLoader(FromMap(map[string]string{"POLL_INTERVAL": v}))
+		got := l.Duration("POLL_INTERVAL", 10*time.Second, 0, time.Hour)
+		err := l.Err()
+		if err == nil || !strings.Contains(err.Error(), "POLL_INTERVAL") {
+			t.Errorf("%s: read as %s with no problem (%v)", v, got, err)
+		}
+		if got != 10*time.Second {
+			t.Errorf("%s: got %s, want the default back", v, got)
+		}
+	}
+	// The largest whole number of seconds that fits is still accepted
+	// when the range allows it.
+	l := NewLoader(FromMap(map[string]string{"D": "9223372036"}))
+	if got := l.Duration("D", 0, 0, math.MaxInt64); got != 9223372036*time.Second || l.Err() != nil {
+		t.Errorf("largest duration: %s, %v", got, l.Err())
 	}
 }

@@ -12,6 +12,8 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(validBody))
 	f.Add([]byte(`{"data":{},"token":""}`))
 	f.Add([]byte(`{"data":{"email_subject":"\ud800","email_sender":"a@b.c","email_timestream":"t","email_content":"c"},"token":"t"}`))
+	f.Add([]byte(`{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"a\ud800b\ufffd"},"token":"t"}`))
+	f.Add([]byte(`{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"\\ud800\ud83d\ude00\ufffe"},"token":"t"}`))
 	f.Add([]byte(`{"data":null}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -30,6 +32,13 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
+		for _, v := range []string{req.Data.EmailSubject, req.Data.EmailSender, req.Data.EmailTimestream, req.Data.EmailContent} {
+			for _, r := range v {
+				if !sqsAccepts(r) {
+					t.Fatalf("accepted U+%04X, which SQS refuses: %q", r, v)
+				}
+			}
+		}
 		enc, err := req.Data.Encode()
 		if err != nil {
 			t.Fatalf("Encode: %v", err)
@@ -42,4 +51,11 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("round trip changed the message: %+v != %+v", got, req.Data)
 		}
 	})
+}
+
+// sqsAccepts is SQS's own rule for message bodies, written out
+// independently of the validation it checks.
+func sqsAccepts(r rune) bool {
+	return r == 0x9 || r == 0xA || r == 0xD || (r >= 0x20 && r <= 0xD7FF) ||
+		(r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
 }

@@ -29,6 +29,25 @@ const (
 	MaxContentBytes    = 100_000
 )
 
+// MaxTokenBytes is the longest token that can be valid: SSM's limit on a
+// parameter value (8 KB, advanced tier). The schema does not refuse longer
+// tokens (they are simply wrong), but the body limit must fit this one.
+const MaxTokenBytes = 8 << 10
+
+// MaxRequestBytes is the largest body of a valid POST /api/message: every
+// field at its limit and every character escaped as \uXXXX, as clients that
+// escape non-ASCII send it (Python's json.dumps by default). A byte-limited
+// field costs at most 6 bytes per byte (an ASCII character as \u0041); a
+// character-limited one at most 12 per character (a character outside the
+// BMP as a surrogate pair, \ud83d\ude00). requestSlackBytes covers the
+// member names, punctuation and some whitespace. The API's body limit may
+// not go below this, or it would refuse valid messages.
+const MaxRequestBytes = 6*MaxContentBytes + 12*MaxSubjectRunes + 6*MaxSenderBytes +
+	12*MaxTimestreamRunes + 6*MaxTokenBytes + requestSlackBytes
+
+// requestSlackBytes is room for everything in a request body but the values.
+const requestSlackBytes = 1 << 10
+
 // SQS message attribute names set by the API and read by the consumer.
 //
 // AttrMessageID and AttrAcceptedAt carry the id the API gave the message
@@ -79,13 +98,16 @@ type Request struct {
 
 // Stored is the JSON document written to S3 for each message.
 type Stored struct {
-	SchemaVersion int       `json:"schema_version"`
-	MessageID     string    `json:"message_id"`
-	RequestID     string    `json:"request_id,omitempty"`
-	SentAt        time.Time `json:"sent_at"`
-	StoredAt      time.Time `json:"stored_at"`
-	ReceiveCount  int       `json:"receive_count"`
-	Data          Data      `json:"data"`
+	SchemaVersion int    `json:"schema_version"`
+	MessageID     string `json:"message_id"`
+	// SQSMessageID is the SQS MessageId of the copy that was stored; it
+	// differs from MessageID when the api named the message. Informational.
+	SQSMessageID string    `json:"sqs_message_id,omitempty"`
+	RequestID    string    `json:"request_id,omitempty"`
+	SentAt       time.Time `json:"sent_at"`
+	StoredAt     time.Time `json:"stored_at"`
+	ReceiveCount int       `json:"receive_count"`
+	Data         Data      `json:"data"`
 }
 
 // FieldError names one offending field and what is wrong with it.
@@ -257,6 +279,8 @@ func (d Data) validate(prefix string) error {
 			fields = append(fields, FieldError{field, fmt.Sprintf("must be at most %d characters", maxRunes)})
 		case maxBytes > 0 && len(value) > maxBytes:
 			fields = append(fields, FieldError{field, fmt.Sprintf("must be at most %d bytes", maxBytes)})
+		case sqsRefused(value) != 0:
+			fields = append(fields, FieldError{field, fmt.Sprintf("must not contain U+%04X, a character SQS does not accept", sqsRefused(value))})
 		case hasControl(value, allowLines):
 			if allowLines {
 				fields = append(fields, FieldError{field, "must not contain control characters other than tab and line breaks"})
@@ -280,6 +304,20 @@ func (d Data) validate(prefix string) error {
 		return &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
 	}
 	return nil
+}
+
+// sqsRefused returns the first character outside what SQS accepts in a
+// message body (#x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD |
+// #x10000–#x10FFFF), or 0. SQS answers such a body with a 400 that no
+// retry can fix. Control characters are refused by hasControl with their
+// own message; what is left for valid UTF-8 is U+FFFE and U+FFFF.
+func sqsRefused(s string) rune {
+	for _, r := range s {
+		if r == 0xFFFE || r == 0xFFFF {
+			return r
+		}
+	}
+	return 0
 }
 
 func hasControl(s string, allowLines bool) bool {

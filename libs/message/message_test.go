@@ -2,10 +2,12 @@ package message
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 const validBody = `{"data":{"email_subject":"Hello","email_sender":"Ann <ann@example.com>","email_timestream":"1693561101","email_content":"Line one\nLine two\t<b>&</b>"},"token":"s3cret"}`
@@ -74,6 +76,12 @@ func TestParseRequestRejectsBadInput(t *testing.T) {
 		{"structural and value problems together", `{"data":{"email_subject":"","email_sender":"x","extra":1},"token":"t","x":1}`, Invalid,
 			[]string{"data.extra", "data.email_timestream", "data.email_content", "x", "data.email_subject", "data.email_sender"}, "unknown field"},
 		{"lone surrogate", `{"data":` + data(`"\ud800"`, `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "valid UTF-8"},
+		{"lone surrogate beside a real U+FFFD escape", `{"data":` + data(`"s"`, `"a@b.c"`, `"t"`, `"a\ud800b\ufffd"`) + `,"token":"t"}`, Invalid, []string{"data.email_content"}, "valid UTF-8"},
+		{"lone surrogate beside a literal U+FFFD", `{"data":` + data(`"a\udfff�"`, `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "valid UTF-8"},
+		{"high surrogate before a non-surrogate escape", `{"data":` + data(`"s"`, `"a@b.c"`, `"t\uD83D\u0041"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_timestream"}, "valid UTF-8"},
+		{"two high surrogates", `{"data":` + data(`"s"`, `"a@b.c"`, `"t"`, `"\ud83d\ud83d\ude00 \ufffd"`) + `,"token":"t"}`, Invalid, []string{"data.email_content"}, "valid UTF-8"},
+		{"U+FFFE escaped", `{"data":` + data(`"s"`, `"a@b.c"`, `"t"`, `"a\ufffeb"`) + `,"token":"t"}`, Invalid, []string{"data.email_content"}, "U+FFFE"},
+		{"U+FFFF literal", `{"data":` + data("\"s\uFFFF\"", `"a@b.c"`, `"t"`, `"c"`) + `,"token":"t"}`, Invalid, []string{"data.email_subject"}, "U+FFFF"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +113,10 @@ func TestValidateRejectsBadValues(t *testing.T) {
 		{"content with NUL", with(func(d *Data) { d.EmailContent = "a\x00b" }), "data.email_content", "control characters other than tab"},
 		{"content invalid UTF-8", with(func(d *Data) { d.EmailContent = "a\xffb" }), "data.email_content", "valid UTF-8"},
 		{"blank content", with(func(d *Data) { d.EmailContent = "\n\n" }), "data.email_content", "required"},
+		{"content with U+FFFE", with(func(d *Data) { d.EmailContent = "a\uFFFEb" }), "data.email_content", "U+FFFE"},
+		{"content with U+FFFF", with(func(d *Data) { d.EmailContent = "\uFFFF" }), "data.email_content", "U+FFFF"},
+		{"sender with U+FFFF", with(func(d *Data) { d.EmailSender = "a\uFFFF@b.c" }), "data.email_sender", "U+FFFF"},
+		{"timestream with U+FFFE", with(func(d *Data) { d.EmailTimestream = "1\uFFFE" }), "data.email_timestream", "U+FFFE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,5 +247,77 @@ func assertError(t *testing.T, err error, kind Kind, fields []string, text strin
 	}
 	if !strings.Contains(err.Error(), text) {
 		t.Errorf("error %q lacks %q", err, text)
+	}
+}
+
+// Escapes that only look like lone surrogates, and real pairs next to a
+// U+FFFD the client did send, are valid text.
+func TestParseRequestAcceptsSurrogatePairsAndEscapedBackslashes(t *testing.T) {
+	cases := map[string]string{
+		`"\ud83d\ude00 \ufffd"`:      "\U0001F600 \uFFFD",
+		`"\\ud800 \ufffd"`:           `\ud800 ` + "\uFFFD",
+		`"\\\ud83d\uDE00"`:           `\` + "\U0001F600",
+		`"U+FFFD: ` + "\uFFFD" + `"`: "U+FFFD: \uFFFD",
+	}
+	for content, want := range cases {
+		body := `{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":` + content + `},"token":"t"}`
+		req, err := ParseRequest([]byte(body))
+		if err == nil {
+			err = req.Validate()
+		}
+		if err != nil || req.Data.EmailContent != want {
+			t.Errorf("%s: got %q, %v; want %q", content, req.Data.EmailContent, err, want)
+		}
+	}
+}
+
+// The largest valid request a client can send, with every character
+// escaped, fits in MaxRequestBytes and is accepted.
+func TestMaxRequestBytesFitsTheWorstCaseValidRequest(t *testing.T) {
+	esc := func(r rune, n int) string {
+		var one string
+		if r > 0xFFFF {
+			hi, lo := utf16.EncodeRune(r)
+			one = fmt.Sprintf(`\u%04x\u%04x`, hi, lo)
+		} else {
+			one = fmt.Sprintf(`\u%04x`, r)
+		}
+		return strings.Repeat(one, n)
+	}
+	sender := esc('a', 64) + esc('@', 1) + esc('b', MaxSenderBytes-64-1-4) + esc('.', 1) + esc('c', 3)
+	body := "{\n  \"data\": {\n    \"email_subject\": \"" + esc('\U0001F600', MaxSubjectRunes) +
+		"\",\n    \"email_sender\": \"" + sender +
+		"\",\n    \"email_timestream\": \"" + esc('\U0001F600', MaxTimestreamRunes) +
+		"\",\n    \"email_content\": \"" + esc('x', MaxContentBytes) +
+		"\"\n  },\n  \"token\": \"" + esc('t', MaxTokenBytes) + "\"\n}\n"
+	req, err := ParseRequest([]byte(body))
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		t.Fatalf("worst-case valid request refused: %v", err)
+	}
+	if len(req.Data.EmailContent) != MaxContentBytes || len(req.Token) != MaxTokenBytes {
+		t.Fatalf("test request is not at the limits: content %d, token %d", len(req.Data.EmailContent), len(req.Token))
+	}
+	if len(body) > MaxRequestBytes {
+		t.Fatalf("worst-case valid request is %d bytes, MaxRequestBytes is %d", len(body), MaxRequestBytes)
+	}
+	// The slack is for punctuation and whitespace, not a second message.
+	if MaxRequestBytes-len(body) > 1<<10 {
+		t.Fatalf("MaxRequestBytes %d is far above the worst case %d", MaxRequestBytes, len(body))
+	}
+}
+
+// The consumer records which SQS copy it stored beside the api's id; a
+// strict reader of stored objects (the E2E check) must accept it, and an
+// object without it reads as before.
+func TestStoredCarriesTheStoredCopysSQSMessageID(t *testing.T) {
+	b, err := Stored{SchemaVersion: SchemaVersion, MessageID: "01a2-api", SQSMessageID: "sqs-1"}.Encode()
+	if err != nil || !strings.Contains(string(b), `"message_id":"01a2-api","sqs_message_id":"sqs-1"`) {
+		t.Fatalf("encoded %s, %v", b, err)
+	}
+	if b, _ := (Stored{MessageID: "m"}).Encode(); strings.Contains(string(b), "sqs_message_id") {
+		t.Fatalf("empty sqs_message_id written: %s", b)
 	}
 }

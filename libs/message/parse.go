@@ -3,7 +3,9 @@ package message
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -135,9 +137,9 @@ func (w *walker) str(field string, dst *string, problems *[]FieldError) error {
 		return w.skipRest(tok)
 	}
 	// encoding/json turns lone UTF-16 surrogate escapes into U+FFFD without
-	// complaint; a replacement character the client did not send marks
-	// text that was never valid UTF-8.
-	if strings.ContainsRune(s, utf8.RuneError) && !sentReplacementChar(w.body[start:w.dec.InputOffset()]) {
+	// complaint, so the raw text is checked for them whatever else the
+	// string holds (a real U+FFFD beside one must not hide it).
+	if strings.ContainsRune(s, utf8.RuneError) && hasLoneSurrogate(w.body[start:w.dec.InputOffset()]) {
 		*problems = append(*problems, FieldError{field, "must be valid UTF-8"})
 		return nil
 	}
@@ -174,6 +176,42 @@ func (w *walker) skipRest(tok json.Token) error {
 	return nil
 }
 
-func sentReplacementChar(raw []byte) bool {
-	return bytes.Contains(raw, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
+// hasLoneSurrogate reports whether the raw JSON of one string holds a
+// \uD800–\uDFFF escape that is not a high surrogate followed at once by a
+// low one. Escaped backslashes are stepped over, so `\\ud800` (a backslash
+// and the letters "ud800") is not mistaken for an escape.
+func hasLoneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 < len(raw) && raw[i+1] != 'u' {
+			i++ // a two-byte escape such as \\ or \"
+			continue
+		}
+		r, ok := hexEscape(raw, i)
+		switch {
+		case !ok:
+			i++
+		case utf16.IsSurrogate(r) && r < 0xDC00: // high: a low must follow
+			if low, ok := hexEscape(raw, i+6); !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		case utf16.IsSurrogate(r): // a low surrogate on its own
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// hexEscape decodes the \uXXXX escape at raw[i:], if there is one.
+func hexEscape(raw []byte, i int) (rune, bool) {
+	if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+	return rune(n), err == nil
 }

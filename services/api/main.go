@@ -43,19 +43,28 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 	}
 	log := logging.New(stdout, cfg.LogLevel, "api")
 
-	awsCfg, err := awsconfig.Load(ctx, cfg.Region)
+	reg := metrics.NewRegistry()
+	// One connection per batch call in flight, plus one for SSM.
+	awsCfg, err := awsconfig.Load(ctx, cfg.Region, awsconfig.WithMaxConnsPerHost(cfg.PublishInFlight+1),
+		awsconfig.WithLogger(log), awsconfig.CountRequests(reg, metricsNamespace))
 	if err != nil {
 		log.Error("start-up failed", "error", err.Error())
 		return 1
 	}
-	reg := metrics.NewRegistry()
+	publisher, err := publish.New(ctx, awsconfig.NewSQS(awsCfg), cfg.SQSQueueURL, publish.Options{
+		MaxInFlight: cfg.PublishInFlight, Registerer: reg, Namespace: metricsNamespace,
+	})
+	if err != nil {
+		log.Error("start-up failed", "error", err.Error())
+		return 1
+	}
 	tokens := token.New(
 		token.SSMSource{Client: awsconfig.NewSSM(awsCfg), Name: cfg.SSMParameterName},
 		token.Options{TTL: cfg.TokenCacheTTL, StaleMax: cfg.TokenStaleMax, Logger: log, Metrics: token.NewMetrics(reg, metricsNamespace)},
 	)
 	opts := handler.Options{
 		Tokens:       tokens,
-		Publisher:    publish.New(awsconfig.NewSQS(awsCfg), cfg.SQSQueueURL, reg, metricsNamespace),
+		Publisher:    publisher,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		HTTP:         metrics.NewHTTP(reg, metricsNamespace),
@@ -81,7 +90,8 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		}
 	}
 	log.Info("api started", "addr", public.ln.Addr().String(), "metrics_addr", metricsLn.ln.Addr().String(),
-		"queue_url", cfg.SQSQueueURL, "ssm_parameter", cfg.SSMParameterName, "region", awsCfg.Region)
+		"queue_url", cfg.SQSQueueURL, "queue_max_message_bytes", publisher.MaxMessageBytes(),
+		"publish_max_in_flight", cfg.PublishInFlight, "ssm_parameter", cfg.SSMParameterName, "region", awsCfg.Region)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -50,6 +50,8 @@ func (s *stack) env(extra map[string]string) libconfig.LookupFunc {
 	return libconfig.FromMap(m)
 }
 
+var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
 var startedLine = regexp.MustCompile(`"msg":"api started".*"addr":"([^"]+)","metrics_addr":"([^"]+)"`)
 
 // start runs the service and returns its addresses once it is listening.
@@ -110,8 +112,8 @@ func TestRunPublishesAMessageToSQS(t *testing.T) {
 	if err != nil || len(out.Messages) != 1 {
 		t.Fatalf("queue: %v, %d messages", err, len(out.Messages))
 	}
-	if aws.ToString(out.Messages[0].MessageId) != got.MessageID {
-		t.Errorf("queued %s, API said %s", aws.ToString(out.Messages[0].MessageId), got.MessageID)
+	if id := aws.ToString(out.Messages[0].MessageAttributes[message.AttrMessageID].StringValue); id != got.MessageID || !uuidV7.MatchString(id) {
+		t.Errorf("queued with message_id %q, API said %q (want a UUIDv7)", id, got.MessageID)
 	}
 	if d, err := message.DecodeData([]byte(aws.ToString(out.Messages[0].Body))); err != nil || d.EmailSubject != "Hello" {
 		t.Errorf("queued body %+v, %v", d, err)
@@ -126,7 +128,12 @@ func TestRunPublishesAMessageToSQS(t *testing.T) {
 	}
 	text, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"msgpipe_api_messages_published_total 1", "msgpipe_api_token_cache_misses_total 1", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{
+		"msgpipe_api_messages_published_total 1", "msgpipe_api_token_cache_misses_total 1", "go_goroutines", "process_resident_memory_bytes",
+		`msgpipe_api_aws_requests_total{operation="SendMessageBatch",service="SQS"} 1`,
+		`msgpipe_api_aws_requests_total{operation="GetQueueAttributes",service="SQS"} 1`,
+		`msgpipe_api_aws_requests_total{operation="GetParameter",service="SSM"} 1`,
+	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -189,6 +196,25 @@ func TestRunFailsClearlyWhenThePortIsTaken(t *testing.T) {
 	var out bytes.Buffer
 	code := run(context.Background(), s.env(map[string]string{"HTTP_ADDR": ln.Addr().String()}), &out, &out)
 	if code != 1 || !strings.Contains(out.String(), fmt.Sprintf("listen on %s", ln.Addr())) || !strings.Contains(out.String(), "address already in use") {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+}
+
+func TestRunRefusesAFIFOQueueWithStatus2(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(context.Background(), libconfig.FromMap(map[string]string{
+		"SSM_PARAMETER_NAME": "/p", "SQS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo",
+	}), io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "FIFO") {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+}
+
+func TestRunFailsClearlyWhenTheQueueCannotBeRead(t *testing.T) {
+	s := newStack(t)
+	var out bytes.Buffer
+	code := run(context.Background(), s.env(map[string]string{"SQS_QUEUE_URL": s.queueURL + "-missing"}), &out, &out)
+	if code != 1 || !strings.Contains(out.String(), "MaximumMessageSize") {
 		t.Fatalf("exit %d:\n%s", code, out.String())
 	}
 }

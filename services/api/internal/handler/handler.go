@@ -19,6 +19,7 @@ import (
 	"github.com/devops-exam/msgpipe/libs/message"
 	"github.com/devops-exam/msgpipe/libs/metrics"
 	"github.com/devops-exam/msgpipe/libs/requestid"
+	"github.com/devops-exam/msgpipe/services/api/internal/publish"
 )
 
 // TokenChecker decides whether a presented token is valid. An error means
@@ -27,7 +28,8 @@ type TokenChecker interface {
 	Check(ctx context.Context, presented string) (bool, error)
 }
 
-// Publisher puts a valid message on the queue and returns its message id.
+// Publisher puts a valid message on the queue and returns the id it gave
+// it. A *publish.RefusedError means the queue refuses the message itself.
 type Publisher interface {
 	Publish(ctx context.Context, d message.Data, requestID string) (string, error)
 }
@@ -63,6 +65,12 @@ func New(opt Options) http.Handler {
 	}
 	h := &api{opt: opt}
 	r := httprouter.New()
+	// httprouter's defaults answer OPTIONS with an empty 200 and redirect
+	// near-miss paths with an empty 307, outside the error contract and
+	// before any instrumentation: every such request is a 404 or 405 here.
+	r.HandleOPTIONS = false
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.Handler(http.MethodGet, "/health", opt.HTTP.Instrument(RouteHealth, http.HandlerFunc(httpserver.Health)))
 	r.Handler(http.MethodPost, "/api/message", opt.HTTP.Instrument(RouteMessage, http.HandlerFunc(h.postMessage)))
 	if opt.Metrics != nil {
@@ -147,6 +155,19 @@ func (h *api) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 
 	id, err := h.opt.Publisher.Publish(ctx, req.Data, requestid.FromContext(ctx))
+	var refused *publish.RefusedError
+	if errors.As(err, &refused) {
+		// SQS refuses this message for good: a retry cannot help, so
+		// this is the client's error, not a 503.
+		h.opt.Logger.InfoContext(ctx, "request refused: the queue refuses the message", "error", err.Error())
+		detail := message.FieldError{Field: message.FieldData, Message: refused.Error()}
+		if refused.TooLarge {
+			httpserver.WriteError(w, http.StatusRequestEntityTooLarge, "message too large", detail)
+		} else {
+			httpserver.WriteError(w, http.StatusBadRequest, "invalid payload", detail)
+		}
+		return
+	}
 	if err != nil {
 		h.opt.Logger.ErrorContext(ctx, "publish failed", "error", err.Error())
 		w.Header().Set("Retry-After", retryAfterSeconds)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/devops-exam/msgpipe/libs/message"
 	"github.com/devops-exam/msgpipe/libs/metrics"
 	"github.com/devops-exam/msgpipe/libs/requestid"
+	"github.com/devops-exam/msgpipe/services/api/internal/publish"
 	"github.com/devops-exam/msgpipe/services/api/internal/token"
 )
 
@@ -179,6 +181,12 @@ func TestBadInputs(t *testing.T) {
 		{"GET on message", "GET", "/api/message", "", "", 405, "method not allowed", nil},
 		{"DELETE on health", "DELETE", "/health", "", "", 405, "method not allowed", nil},
 		{"unknown route", "GET", "/admin", "", "", 404, "not found", nil},
+		// httprouter's defaults would answer these with an empty 200 or 307.
+		{"OPTIONS on message", "OPTIONS", "/api/message", "", "", 405, "method not allowed", nil},
+		{"OPTIONS on health", "OPTIONS", "/health", "", "", 405, "method not allowed", nil},
+		{"trailing slash", "POST", "/api/message/", "application/json", body(goodData, goodToken), 404, "not found", nil},
+		{"wrong case", "POST", "/API/Message", "application/json", body(goodData, goodToken), 404, "not found", nil},
+		{"doubled slash", "POST", "//api/message", "application/json", body(goodData, goodToken), 404, "not found", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,6 +250,33 @@ func TestDependencyOutagesAre503(t *testing.T) {
 	}
 }
 
+// When SQS refuses the message itself, a retry cannot help: the client
+// gets 400 or 413, never 503.
+func TestQueueRefusalsAreClientErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		text   string
+	}{
+		{"content", fmt.Errorf("publish: %w", &publish.RefusedError{Code: "InvalidMessageContents", Reason: "invalid characters"}), 400, "invalid payload"},
+		{"size", fmt.Errorf("publish: %w", &publish.RefusedError{Code: "MessageTooLong", TooLarge: true, Reason: "over the queue's limit of 1024 bytes"}), 413, "message too large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.pub.err = tc.err
+			rec := e.do("POST", "/api/message", "application/json", body(goodData, goodToken))
+			if rec.Code != tc.status || rec.Header().Get("Retry-After") != "" {
+				t.Fatalf("%d (Retry-After %q): %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
+			b := decodeError(t, rec)
+			if b.Error != tc.text || len(b.Details) != 1 || b.Details[0].Field != "data" || b.Details[0].Message == "" {
+				t.Errorf("body %+v", b)
+			}
+		})
+	}
+}
+
 func TestMalformedBodiesCostNoTokenCheck(t *testing.T) {
 	e := newEnv(t)
 	e.do("POST", "/api/message", "application/json", `{`)
@@ -272,6 +307,27 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 	if strings.Contains(string(text), "/nope") {
+		t.Error("a raw path became a label")
+	}
+}
+
+// Requests the router once answered itself, before any instrumentation,
+// are counted like every other.
+func TestRouterAnswersAreCounted(t *testing.T) {
+	e := newEnv(t)
+	e.do("OPTIONS", "/api/message", "", "")
+	e.do("POST", "/api/message/", "application/json", body(goodData, goodToken))
+	e.do("POST", "/API/Message", "application/json", body(goodData, goodToken))
+	text, _ := io.ReadAll(e.do("GET", "/metrics", "", "").Body)
+	for _, want := range []string{
+		`msgpipe_api_http_requests_total{code="405",method="OPTIONS",route="unmatched"} 1`,
+		`msgpipe_api_http_requests_total{code="404",method="POST",route="unmatched"} 2`,
+	} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(text), "/API") {
 		t.Error("a raw path became a label")
 	}
 }

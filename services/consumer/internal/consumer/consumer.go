@@ -104,9 +104,9 @@ type Deleter interface {
 // Options configure a Consumer. Every field but Logger and Metrics is
 // required; config.Load supplies validated values.
 type Options struct {
-	QueueURL          string
-	PollInterval      time.Duration
-	Concurrency int
+	QueueURL     string
+	PollInterval time.Duration
+	Concurrency  int
 	// Receivers is the number of receive loops sharing the Concurrency
 	// worker slots; 0 means 1, and it never exceeds Concurrency.
 	Receivers         int

@@ -20,6 +20,8 @@ import (
 	"github.com/devops-exam/msgpipe/services/consumer/internal/store"
 )
 
+var errUnavailable = store.ErrUnavailable
+
 var errConflict = fmt.Errorf("put s3://b/k: %w: api error ConditionalRequestConflict", store.ErrConflict)
 
 // A 409 means another write of the key is still running and may fail: the

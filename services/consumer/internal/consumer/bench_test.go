@@ -65,3 +65,42 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPipelineLatency is BenchmarkPipeline with AWS-like latency
+// injected into the fakes (5 ms per receive, 25 ms per put), for worker
+// and receive-loop counts: throughput should follow workers ÷ (receive +
+// put latency), and one receive loop should fall short of it. Run it with
+// a fixed count, e.g. -benchtime 2000x.
+func BenchmarkPipelineLatency(b *testing.B) {
+	for _, tc := range []struct{ workers, receivers int }{{16, 1}, {16, 3}, {64, 1}, {64, 8}, {128, 14}} {
+		b.Run(fmt.Sprintf("workers=%d/receivers=%d", tc.workers, tc.receivers), func(b *testing.B) {
+			msgs := make([]types.Message, b.N)
+			for i := range msgs {
+				msgs[i] = msg(fmt.Sprintf("m-%d", i), validBody)
+			}
+			q := &slowQueue{fakeQueue: *newFakeQueue(msgs...), latency: 5 * time.Millisecond}
+			q.longPoll = true
+			s := newFakeStore()
+			s.hook = func(context.Context, string) error { time.Sleep(25 * time.Millisecond); return nil }
+			batch := &countingBatch{want: int64(b.N), done: make(chan struct{})}
+			del := deleter.New(batch, "q", deleter.Options{FlushInterval: 5 * time.Millisecond})
+			go del.Run()
+			opts := defaultOptions()
+			opts.Concurrency = tc.workers
+			opts.Receivers = tc.receivers
+			c := New(q, s, del, opts)
+			ctx, cancel := context.WithCancel(context.Background())
+			b.ResetTimer()
+			start := time.Now()
+			runDone := make(chan struct{})
+			go func() { _ = c.Run(ctx); close(runDone) }()
+			<-batch.done
+			elapsed := time.Since(start)
+			b.StopTimer()
+			cancel()
+			<-runDone
+			del.Close(context.Background())
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+		})
+	}
+}

@@ -1,9 +1,7 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,7 +52,9 @@ func (c *Consumer) handle(ctx context.Context, m types.Message) {
 	}
 
 	doc.StoredAt = time.Now().UTC()
-	body, err := encode(doc, sqsID)
+	// The document is exactly message.Stored: the E2E check and readers
+	// decode it strictly. The copy's SQS MessageId is in the logs.
+	body, err := doc.Encode()
 	if err != nil { // unreachable for a validated message; kept honest anyway
 		c.m.Failed.WithLabelValues(ReasonInvalid).Inc()
 		log.ErrorContext(ctx, "message could not be encoded", "error", err)
@@ -166,25 +166,6 @@ func decode(m types.Message, sqsID, reqID string, receiveCount int) (doc message
 		return doc, "", err
 	}
 	return doc, key, nil
-}
-
-// storedDoc is the object written to S3: message.Stored plus the SQS
-// MessageId of the copy that wrote it, for tracing a copy through SQS.
-type storedDoc struct {
-	message.Stored
-	SQSMessageID string `json:"sqs_message_id"`
-}
-
-// encode renders the document like message.Stored.Encode: no HTML
-// escaping, so the stored text is what the client sent, byte for byte.
-func encode(doc message.Stored, sqsID string) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(storedDoc{Stored: doc, SQSMessageID: sqsID}); err != nil {
-		return nil, fmt.Errorf("encode stored message: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func sentAt(v string) (time.Time, error) {

@@ -52,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		MessageAge: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "message_age_seconds",
-			Help:    "Time from SQS accepting a message (SentTimestamp) to its object being stored.",
+			Help:    "Time from the API accepting a message (accepted_at; older messages: SentTimestamp) to its object being stored.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -129,7 +129,8 @@ type Consumer struct {
 	inFlight   atomic.Int64
 	putTimeout time.Duration
 
-	// lastReceive is when a receive last completed (Unix ns), 0 before Run.
+	// lastReceive is when a receive last completed or, with a slot free,
+	// became due (Unix ns); 0 before Run.
 	lastReceive atomic.Int64
 
 	busyMu   sync.Mutex
@@ -227,6 +228,10 @@ func (c *Consumer) poll(ctx, workCtx context.Context, slots chan struct{}, wg *s
 		case <-ctx.Done():
 			return
 		}
+		// A receive is due from the moment a slot is free: /health counts
+		// a stall from here, not from a receive that ended before every
+		// worker got busy (or before a pause).
+		c.lastReceive.Store(time.Now().UnixNano())
 		n := 1
 	more:
 		for n < MaxReceive {

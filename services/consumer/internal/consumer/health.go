@@ -9,8 +9,8 @@ import (
 )
 
 // Health reports why the consumer is wedged, or nil. It is wedged when no
-// receive has completed for stalledPeriods receive periods although a
-// worker slot was free (a receive was due), or when every worker has held
+// receive has completed for stalledPeriods receive periods since one was
+// due (a worker slot free), or when every worker has held
 // its message for longer than a put may take. Either way it consumes
 // nothing, and only a new task helps. A pause for an S3 outage is healthy:
 // the probe is running, and a new task would meet the same S3.

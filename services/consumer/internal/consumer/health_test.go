@@ -188,3 +188,23 @@ func TestReceiversAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// Workers busy for a long time (within the put timeout) leave no slot to
+// receive for; when one frees up, the long poll it starts is a receive due
+// from that moment, not from the last one that completed.
+func TestHealthStaysOKAfterALongBusySpell(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q := newFakeQueue(msg("a", validBody))
+		q.longPoll = true
+		s := newFakeStore()
+		s.hook = func(context.Context, string) error { time.Sleep(55 * time.Second); return nil }
+		opts := defaultOptions()
+		opts.Concurrency = 1
+		opts.PollInterval = time.Second // 3 × (1 s + 15 s) = 48 s
+		r := startRig(t, q, s, nil, opts)
+		time.Sleep(55*time.Second + 500*time.Millisecond) // the put is done, a long poll runs
+		if code, body := healthOf(t, r.c); code != http.StatusOK {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package message
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -35,4 +36,44 @@ func checkMessageID(id string) error {
 		}
 	}
 	return nil
+}
+
+// AssignedKey checks the id and acceptance time the API attached to a
+// message (AttrMessageID, AttrAcceptedAt) and returns the object key they
+// name, dated by the UTC day of acceptance, with the parsed time. The id
+// must be a UUIDv7 in lower-case canonical form and the time exactly
+// AcceptedAtLayout in UTC: the key is only stable if every copy of a
+// message spells both the same way, so nothing is normalised.
+func AssignedKey(id, acceptedAt string) (key string, accepted time.Time, err error) {
+	if !isUUIDv7(id) {
+		return "", time.Time{}, fmt.Errorf("%s %q: not a lower-case UUIDv7", AttrMessageID, id)
+	}
+	accepted, err = time.Parse(AcceptedAtLayout, acceptedAt)
+	if err != nil || accepted.Location() != time.UTC || accepted.Format(AcceptedAtLayout) != acceptedAt {
+		return "", time.Time{}, fmt.Errorf("%s %q: not an RFC 3339 UTC time with milliseconds", AttrAcceptedAt, acceptedAt)
+	}
+	key, err = ObjectKey(id, accepted)
+	return key, accepted, err
+}
+
+// isUUIDv7 accepts xxxxxxxx-xxxx-7xxx-Yxxx-xxxxxxxxxxxx in lower-case hex,
+// Y being the RFC 9562 variant (8, 9, a or b).
+func isUUIDv7(s string) bool {
+	if len(s) != 36 || s[14] != '7' || !strings.ContainsRune("89ab", rune(s[19])) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -75,19 +75,21 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		return err
 	}
 
-	awsCfg, err := awsconfig.Load(ctx, cfg.Region)
+	reg := metrics.NewRegistry()
+	// A connection for every worker's put and every receive loop's long
+	// poll, plus a few for deletes and visibility changes, kept open and
+	// reused rather than re-dialled.
+	awsCfg, err := awsconfig.Load(ctx, cfg.Region,
+		awsconfig.WithMaxConnsPerHost(cfg.WorkerConcurrency+cfg.ReceiveConcurrency+4),
+		awsconfig.WithLogger(logger), awsconfig.CountRequests(reg, consumer.Namespace))
 	if err != nil {
 		return fail(err)
 	}
 	sqsClient := awsconfig.NewSQS(awsCfg)
 	s3Client := awsconfig.NewS3(awsCfg)
 
-	reg := metrics.NewRegistry()
 	m := consumer.NewMetrics(reg)
 	httpm := metrics.NewHTTP(reg, consumer.Namespace)
-	mux := http.NewServeMux()
-	mux.Handle("GET /health", httpm.Instrument("health", http.HandlerFunc(httpserver.Health)))
-	mux.Handle("GET /metrics", httpm.Instrument("metrics", metrics.Handler(reg)))
 	ln, err := httpserver.Listen(cfg.HTTPAddr)
 	if err != nil {
 		return fail(err)
@@ -105,11 +107,17 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 			QueueURL:          cfg.QueueURL,
 			PollInterval:      cfg.PollInterval,
 			Concurrency:       cfg.WorkerConcurrency,
+			Receivers:         cfg.ReceiveConcurrency,
 			VisibilityTimeout: cfg.VisibilityTimeout,
 			ShutdownTimeout:   cfg.ShutdownTimeout,
 			Logger:            logger,
 			Metrics:           m,
 		})
+	// /health fails when the consumer is wedged (no receive completing, or
+	// every worker stuck), so that ECS replaces the task.
+	mux := http.NewServeMux()
+	mux.Handle("GET /health", httpm.Instrument("health", http.HandlerFunc(c.HealthHandler)))
+	mux.Handle("GET /metrics", httpm.Instrument("metrics", metrics.Handler(reg)))
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
@@ -121,7 +129,7 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 
 	logger.Info("consumer started",
 		"queue", cfg.QueueURL, "bucket", cfg.Bucket, "http_addr", ln.Addr().String(),
-		"workers", cfg.WorkerConcurrency, "poll_interval", cfg.PollInterval.String(),
+		"workers", cfg.WorkerConcurrency, "receivers", cfg.ReceiveConcurrency, "poll_interval", cfg.PollInterval.String(),
 		"visibility_timeout", cfg.VisibilityTimeout.String())
 
 	// A server that dies takes the consumer down with it: a task whose

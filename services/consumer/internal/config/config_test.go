@@ -26,7 +26,8 @@ func TestLoadDefaults(t *testing.T) {
 		QueueURL:            "http://localhost:4566/000000000000/messages",
 		Bucket:              "msgpipe-messages",
 		PollInterval:        10 * time.Second,
-		WorkerConcurrency:   10,
+		WorkerConcurrency:   64,
+		ReceiveConcurrency:  8,
 		VisibilityTimeout:   30 * time.Second,
 		SSE:                 "AES256",
 		HTTPAddr:            ":8080",
@@ -45,12 +46,13 @@ func TestLoadEverySetting(t *testing.T) {
 		"AWS_REGION":            "eu-west-1",
 		"POLL_INTERVAL":         "5", // a bare integer is seconds
 		"WORKER_CONCURRENCY":    "1000",
+		"RECEIVE_CONCURRENCY":   "3",
 		"VISIBILITY_TIMEOUT":    "2s",
 		"S3_SSE":                "aws:kms",
 		"S3_KMS_KEY_ID":         "alias/msgpipe",
 		"HTTP_ADDR":             "127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT":      "1m",
-		"DELETE_FLUSH_INTERVAL": "10ms",
+		"DELETE_FLUSH_INTERVAL": "999ms",
 		"LOG_LEVEL":             "debug",
 	} {
 		env[k] = v
@@ -59,10 +61,10 @@ func TestLoadEverySetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Region != "eu-west-1" || c.PollInterval != 5*time.Second || c.WorkerConcurrency != 1000 ||
+	if c.Region != "eu-west-1" || c.PollInterval != 5*time.Second || c.WorkerConcurrency != 1000 || c.ReceiveConcurrency != 3 ||
 		c.VisibilityTimeout != 2*time.Second || c.SSE != SSEKMS || c.KMSKeyID != "alias/msgpipe" ||
 		c.HTTPAddr != "127.0.0.1:0" || c.ShutdownTimeout != time.Minute ||
-		c.DeleteFlushInterval != 10*time.Millisecond || c.LogLevel != slog.LevelDebug {
+		c.DeleteFlushInterval != 999*time.Millisecond || c.LogLevel != slog.LevelDebug {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -123,6 +125,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"KMS key without KMS", "S3_KMS_KEY_ID", "alias/x", "S3_KMS_KEY_ID is set but S3_SSE is AES256"},
 		{"workers over limit", "WORKER_CONCURRENCY", "1001", "out of range [1, 1000]"},
 		{"workers not a number", "WORKER_CONCURRENCY", "ten", "is not an integer"},
+		{"receivers zero", "RECEIVE_CONCURRENCY", "0", "out of range [1, 1000]"},
+		{"receivers not a number", "RECEIVE_CONCURRENCY", "two", "is not an integer"},
+		{"receivers over workers", "RECEIVE_CONCURRENCY", "65", "RECEIVE_CONCURRENCY=65 is more than WORKER_CONCURRENCY=64"},
+		{"delete flush at half the visibility", "DELETE_FLUSH_INTERVAL", "15s", "DELETE_FLUSH_INTERVAL=15s must be under half of VISIBILITY_TIMEOUT=30s"},
+		{"delete flush over the visibility", "DELETE_FLUSH_INTERVAL", "45s", "must be under half of VISIBILITY_TIMEOUT"},
 		{"named port", "HTTP_ADDR", ":http", "invalid port"},
 		{"port too big", "HTTP_ADDR", ":65536", "invalid port"},
 	}
@@ -148,5 +155,21 @@ func TestLoadFromProcessEnvironment(t *testing.T) {
 	}
 	if c.Bucket != "b.example" || c.PollInterval != 0 {
 		t.Fatalf("got %+v", c)
+	}
+}
+
+// The receive loops default to one per ten workers plus one, so that a
+// slow receive never leaves the workers waiting on a single loop.
+func TestReceiveConcurrencyFollowsTheWorkers(t *testing.T) {
+	for workers, want := range map[string]int{"1": 1, "2": 2, "10": 2, "11": 3, "64": 8, "1000": 101} {
+		env := required()
+		env["WORKER_CONCURRENCY"] = workers
+		c, err := Load(libconfig.FromMap(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ReceiveConcurrency != want || DefaultReceiveConcurrency(c.WorkerConcurrency) != want {
+			t.Errorf("workers %s: %d receivers, want %d", workers, c.ReceiveConcurrency, want)
+		}
 	}
 }

@@ -65,3 +65,51 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPipelineLatency is BenchmarkPipeline with AWS-like latency
+// injected into the fakes (5 ms per receive, or a slow SQS's 250 ms, and
+// 25 ms per put), for worker and receive-loop counts: throughput should
+// follow workers ÷ (receive + put latency), and one receive loop falls
+// short of it as receives slow down. Run it with a fixed count, e.g.
+// -benchtime 1000x.
+func BenchmarkPipelineLatency(b *testing.B) {
+	for _, tc := range []struct {
+		recv               time.Duration
+		workers, receivers int
+	}{
+		{5 * time.Millisecond, 16, 1}, {5 * time.Millisecond, 16, 3},
+		{5 * time.Millisecond, 64, 1}, {5 * time.Millisecond, 64, 8},
+		{5 * time.Millisecond, 128, 14},
+		{250 * time.Millisecond, 64, 1}, {250 * time.Millisecond, 64, 8},
+	} {
+		b.Run(fmt.Sprintf("receive=%v/workers=%d/receivers=%d", tc.recv, tc.workers, tc.receivers), func(b *testing.B) {
+			msgs := make([]types.Message, b.N)
+			for i := range msgs {
+				msgs[i] = msg(fmt.Sprintf("m-%d", i), validBody)
+			}
+			q := &slowQueue{fakeQueue: *newFakeQueue(msgs...), latency: tc.recv}
+			q.longPoll = true
+			s := newFakeStore()
+			s.hook = func(context.Context, string) error { time.Sleep(25 * time.Millisecond); return nil }
+			batch := &countingBatch{want: int64(b.N), done: make(chan struct{})}
+			del := deleter.New(batch, "q", deleter.Options{FlushInterval: 5 * time.Millisecond})
+			go del.Run()
+			opts := defaultOptions()
+			opts.Concurrency = tc.workers
+			opts.Receivers = tc.receivers
+			c := New(q, s, del, opts)
+			ctx, cancel := context.WithCancel(context.Background())
+			b.ResetTimer()
+			start := time.Now()
+			runDone := make(chan struct{})
+			go func() { _ = c.Run(ctx); close(runDone) }()
+			<-batch.done
+			elapsed := time.Since(start)
+			b.StopTimer()
+			cancel()
+			<-runDone
+			del.Close(context.Background())
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+		})
+	}
+}

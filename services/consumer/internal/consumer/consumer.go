@@ -1,8 +1,11 @@
-// Package consumer moves messages from SQS to S3: it long-polls the queue,
-// hands each message to a bounded pool of workers that re-validate it and
-// store it under a key derived from the message, and queues the SQS delete
-// only once the object is stored. Anything that goes wrong leaves the
-// message in SQS for a redelivery or, eventually, the dead-letter queue.
+// Package consumer moves messages from SQS to S3: several long-polling
+// receive loops hand messages to a bounded pool of workers that re-validate
+// each one and store it under a key derived from the message, and the SQS
+// delete is queued only once the object is stored. Anything that goes wrong
+// leaves the message in SQS for a retry or, for a message that cannot be
+// stored however often it is tried, the dead-letter queue. While S3 itself
+// is down the consumer stops receiving, so an outage does not use up the
+// receives of good messages.
 package consumer
 
 import (
@@ -39,11 +42,44 @@ const (
 // it is abandoned as hung.
 const receiveSlack = 15 * time.Second
 
-// PutTimeout bounds one store attempt, the SDK's retries included. The SDK's
-// HTTP client has no deadline of its own: without this a hung connection
-// would hold a worker, and keep its message invisible, forever. A message
-// whose put times out is redelivered.
+// PutTimeout bounds storing one message, the SDK's retries and the retries
+// of a conflicting write included. The SDK's HTTP client has no deadline of
+// its own: without this a hung connection would hold a worker, and keep its
+// message invisible, forever. A message whose put times out is redelivered.
 const PutTimeout = time.Minute
+
+// A 409 ConditionalRequestConflict (another write of the key in progress)
+// is retried conflictRetries times, after conflictBackoff, then doubled.
+const (
+	conflictRetries = 2
+	conflictBackoff = 200 * time.Millisecond
+)
+
+// releaseBase is how long a message whose put failed stays invisible on its
+// first receive; each further receive doubles it, up to the visibility
+// timeout: 2, 4, 8, 16 s... A failure usually clears in seconds, and a
+// message that keeps failing still reaches the DLQ within minutes.
+const releaseBase = 2 * time.Second
+
+// While S3 is unavailable, it is probed with a jittered back-off from
+// probeMin doubling to probeMax; each probe gets probeTimeout.
+const (
+	probeMin     = time.Second
+	probeMax     = 30 * time.Second
+	probeTimeout = 10 * time.Second
+)
+
+// maxCallTimeout caps the bound on one ChangeMessageVisibility call, which
+// is otherwise a quarter of the visibility timeout.
+const maxCallTimeout = 30 * time.Second
+
+// Health: stalledPeriods receive periods with no receive completed, while a
+// receive was due, or every worker busy for PutTimeout plus busyGrace, make
+// the consumer unhealthy.
+const (
+	stalledPeriods = 3
+	busyGrace      = 30 * time.Second
+)
 
 // Queue is what the consumer needs from SQS itself; deletes go through a
 // Deleter so that they can be batched.
@@ -53,9 +89,11 @@ type Queue interface {
 }
 
 // Store writes an object unless its key is taken; existed reports that an
-// earlier write won.
+// earlier write won. An error wrapping store.ErrConflict is retried; one
+// wrapping store.ErrUnavailable pauses receiving until Probe succeeds.
 type Store interface {
 	Put(ctx context.Context, key string, body []byte) (existed bool, err error)
+	Probe(ctx context.Context) error
 }
 
 // Deleter accepts stored messages for deletion from SQS.
@@ -66,9 +104,12 @@ type Deleter interface {
 // Options configure a Consumer. Every field but Logger and Metrics is
 // required; config.Load supplies validated values.
 type Options struct {
-	QueueURL          string
-	PollInterval      time.Duration
-	Concurrency       int
+	QueueURL     string
+	PollInterval time.Duration
+	Concurrency  int
+	// Receivers is the number of receive loops sharing the Concurrency
+	// worker slots; 0 means 1, and it never exceeds Concurrency.
+	Receivers         int
 	VisibilityTimeout time.Duration
 	ShutdownTimeout   time.Duration
 	Logger            *slog.Logger
@@ -87,6 +128,20 @@ type Consumer struct {
 
 	inFlight   atomic.Int64
 	putTimeout time.Duration
+
+	// lastReceive is when a receive last completed or, with a slot free,
+	// became due (Unix ns); 0 before Run.
+	lastReceive atomic.Int64
+
+	busyMu   sync.Mutex
+	busy     map[uint64]time.Time // worker → when it took its message
+	nextBusy uint64
+
+	pauseMu sync.Mutex
+	paused  bool
+	resumed chan struct{} // closed when a pause ends
+	bg      sync.WaitGroup
+	runCtx  context.Context
 }
 
 // New returns a Consumer; Run starts it.
@@ -98,7 +153,11 @@ func New(q Queue, s Store, d Deleter, opts Options) *Consumer {
 		opts.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	opts.Concurrency = max(opts.Concurrency, 1)
-	return &Consumer{queue: q, store: s, del: d, opts: opts, log: opts.Logger, m: opts.Metrics, putTimeout: PutTimeout}
+	opts.Receivers = min(max(opts.Receivers, 1), opts.Concurrency)
+	return &Consumer{
+		queue: q, store: s, del: d, opts: opts, log: opts.Logger, m: opts.Metrics,
+		putTimeout: PutTimeout, busy: map[uint64]time.Time{},
+	}
 }
 
 // WaitTime is the long poll for a poll interval: the interval itself,
@@ -117,9 +176,25 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// under its own context, keeping ctx's values but not its cancellation.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	c.pauseMu.Lock()
+	c.runCtx = ctx
+	c.pauseMu.Unlock()
+	defer c.bg.Wait() // the S3 probe, which ends with ctx
+	c.lastReceive.Store(time.Now().UnixNano())
 
-	var wg sync.WaitGroup
-	c.poll(ctx, workCtx, &wg)
+	// The loops share the slots: one worker slot per message, taken before
+	// the receive that asks for it, so all of them together never hold
+	// more messages than there are workers.
+	slots := make(chan struct{}, c.opts.Concurrency)
+	var wg, loops sync.WaitGroup
+	for range c.opts.Receivers {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			c.poll(ctx, workCtx, slots, &wg)
+		}()
+	}
+	loops.Wait()
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -136,18 +211,27 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// poll is the receive loop. A slot in slots is held by every message from
+// poll is one receive loop. A slot in slots is held by every message from
 // the moment it is asked for until its worker returns, so the consumer
-// never holds more messages than it has workers.
-func (c *Consumer) poll(ctx, workCtx context.Context, wg *sync.WaitGroup) {
-	slots := make(chan struct{}, c.opts.Concurrency)
+// never holds more messages than it has workers. Several loops run at
+// once: while one waits on a slow receive, another asks for the slots that
+// freed up meanwhile, so a slow SQS does not shrink the batches to the
+// few slots free at one instant.
+func (c *Consumer) poll(ctx, workCtx context.Context, slots chan struct{}, wg *sync.WaitGroup) {
 	backoff := receiveBackoffMin
 	for {
+		if !c.waitResumed(ctx) {
+			return
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
+		// A receive is due from the moment a slot is free: /health counts
+		// a stall from here, not from a receive that ended before every
+		// worker got busy (or before a pause).
+		c.lastReceive.Store(time.Now().UnixNano())
 		n := 1
 	more:
 		for n < MaxReceive {
@@ -158,9 +242,17 @@ func (c *Consumer) poll(ctx, workCtx context.Context, wg *sync.WaitGroup) {
 				break more
 			}
 		}
+		if c.isPaused() {
+			// S3 went down while this loop waited for slots.
+			for range n {
+				<-slots
+			}
+			continue
+		}
 
 		start := time.Now()
 		msgs, err := c.receive(ctx, n)
+		c.lastReceive.Store(time.Now().UnixNano())
 		for range n - len(msgs) {
 			<-slots
 		}

@@ -61,6 +61,8 @@ type fakeQueue struct {
 	overflow int
 	// changeErr fails visibility changes while set.
 	changeErr error
+	// changeHook, if set, runs in each visibility change and may block.
+	changeHook func(ctx context.Context)
 	// With limit set, each receive checks that the messages handed out and
 	// not yet finished, plus those asked for, stay within limit.
 	limit    int
@@ -124,10 +126,16 @@ func (q *fakeQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 	return &sqs.ReceiveMessageOutput{Messages: out}, nil
 }
 
-func (q *fakeQueue) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+func (q *fakeQueue) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	q.mu.Lock()
+	q.changes = append(q.changes, *in)
+	hook := q.changeHook
+	q.mu.Unlock()
+	if hook != nil {
+		hook(ctx)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.changes = append(q.changes, *in)
 	if q.changeErr != nil {
 		return nil, q.changeErr
 	}
@@ -155,6 +163,19 @@ type fakeStore struct {
 	active  int
 	maxSeen int
 	hook    func(ctx context.Context, key string) error
+	// probe, if set, answers Probe; nil means S3 answers.
+	probe  func() error
+	probes int
+}
+
+func (s *fakeStore) Probe(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.probes++
+	if s.probe != nil {
+		return s.probe()
+	}
+	return nil
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{objects: map[string][]byte{}} }
@@ -225,6 +246,7 @@ type rig struct {
 	d      *fakeDeleter
 	c      *Consumer
 	m      *Metrics
+	reg    *prometheus.Registry
 	logs   *testkit.Buffer
 	cancel context.CancelFunc
 	done   chan error
@@ -242,13 +264,43 @@ func defaultOptions() Options {
 
 func startRig(t *testing.T, q *fakeQueue, s *fakeStore, d *fakeDeleter, opts Options) *rig {
 	t.Helper()
-	if d == nil {
-		d = &fakeDeleter{}
+	var dd Deleter
+	if d != nil {
+		dd = d
 	}
-	r := &rig{q: q, s: s, d: d, m: NewMetrics(prometheus.NewRegistry()), logs: &testkit.Buffer{}, done: make(chan error, 1)}
+	return startRigOn(t, q, q, s, dd, opts)
+}
+
+// gauge reads a metric of the rig's registry by its full name; ok is false
+// when there is no such metric.
+func (r *rig) gauge(t *testing.T, name string) (v float64, ok bool) {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// startRigOn is startRig for any Queue; q may be nil when queue is not a
+// fakeQueue.
+func startRigOn(t *testing.T, queue Queue, q *fakeQueue, s *fakeStore, d Deleter, opts Options) *rig {
+	t.Helper()
+	fd, _ := d.(*fakeDeleter)
+	if d == nil {
+		fd = &fakeDeleter{}
+		d = fd
+	}
+	reg := prometheus.NewRegistry()
+	r := &rig{q: q, s: s, d: fd, m: NewMetrics(reg), reg: reg, logs: &testkit.Buffer{}, done: make(chan error, 1)}
 	opts.Logger = logging.New(r.logs, slog.LevelDebug, "consumer")
 	opts.Metrics = r.m
-	r.c = New(q, s, r.d, opts)
+	r.c = New(queue, s, d, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- r.c.Run(ctx) }()

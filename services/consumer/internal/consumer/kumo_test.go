@@ -255,3 +255,50 @@ func TestKumoShutdownLeavesAnUnstoredMessageInSQS(t *testing.T) {
 		t.Fatal("deleted a message whose object is missing")
 	}
 }
+
+// The SDK sending one batch twice (a lost response it retried) enqueues two
+// copies with two SQS MessageIds; the API's id and acceptance time put both
+// on one key, stored once, and both copies are deleted.
+func TestKumoBatchSentTwiceIsStoredOnce(t *testing.T) {
+	r := startKumo(t, nil, nil)
+	data := message.Data{EmailSubject: "Twice", EmailSender: "ann@example.com", EmailTimestream: "1", EmailContent: "once"}
+	body, _ := data.Encode()
+	const id = "0190c6a2-7b3e-7c4d-8e5f-00000000beef"
+	in := &sqs.SendMessageBatchInput{
+		QueueUrl: aws.String(r.queue),
+		Entries: []types.SendMessageBatchRequestEntry{{
+			Id:          aws.String("0"),
+			MessageBody: aws.String(string(body)),
+			MessageAttributes: map[string]types.MessageAttributeValue{
+				message.AttrMessageID:  {DataType: aws.String("String"), StringValue: aws.String(id)},
+				message.AttrAcceptedAt: {DataType: aws.String("String"), StringValue: aws.String("2024-03-09T23:59:58.123Z")},
+			},
+		}},
+	}
+	var sqsIDs []string
+	for range 2 {
+		out, err := r.env.SQS.SendMessageBatch(context.Background(), in)
+		if err != nil || len(out.Successful) != 1 {
+			t.Fatalf("send: %v %+v", err, out)
+		}
+		sqsIDs = append(sqsIDs, aws.ToString(out.Successful[0].MessageId))
+	}
+	if sqsIDs[0] == sqsIDs[1] {
+		t.Fatalf("the emulator gave both copies one MessageId %s", sqsIDs[0])
+	}
+	testkit.Eventually(t, 10*time.Second, "both copies handled", func() (bool, string) {
+		n := r.messagesLeft(t)
+		return n == 0, strconv.Itoa(n) + " left"
+	})
+	keys := r.keys(t)
+	want := "messages/2024/03/09/" + id + ".json"
+	if len(keys) != 1 || keys[0] != want {
+		t.Fatalf("keys %v, want [%s]", keys, want)
+	}
+	if doc := r.object(t, want); doc.MessageID != id || doc.Data != data {
+		t.Errorf("stored %+v", doc)
+	}
+	if v := testutil.ToFloat64(r.m.Stored); v != 2 {
+		t.Errorf("stored counted %v times, want 2 (one write, one found there)", v)
+	}
+}

@@ -10,6 +10,7 @@ const Namespace = "msgpipe_consumer"
 const (
 	ReasonInvalid  = "invalid"  // the body or its SQS attributes break the schema
 	ReasonPut      = "put"      // S3 refused or failed the write
+	ReasonConflict = "conflict" // 409: another write of the key still in progress, retries used up
 	ReasonShutdown = "shutdown" // the write was abandoned at SHUTDOWN_TIMEOUT
 	ReasonDelete   = "delete"   // stored, but SQS would not delete it
 )
@@ -25,6 +26,8 @@ type Metrics struct {
 	ReceiveErrors       prometheus.Counter
 	Deletes             prometheus.Counter
 	VisibilityExtension prometheus.Counter
+	Paused              prometheus.Gauge
+	Probes              prometheus.Counter
 }
 
 // NewMetrics registers the consumer's metrics with reg.
@@ -40,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "messages_failed_total",
-			Help: "Messages left in SQS, by reason (invalid, put, shutdown, delete).",
+			Help: "Messages left in SQS, by reason (invalid, put, conflict, shutdown, delete).",
 		}, []string{"reason"}),
 		PutDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "s3_put_duration_seconds",
@@ -49,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		MessageAge: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "message_age_seconds",
-			Help:    "Time from SQS accepting a message (SentTimestamp) to its object being stored.",
+			Help:    "Time from the API accepting a message (accepted_at; older messages: SentTimestamp) to its object being stored.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -68,13 +71,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "visibility_extensions_total",
 			Help: "ChangeMessageVisibility calls that kept a slow message invisible.",
 		}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "receiving_paused",
+			Help: "1 while receiving is paused because S3 is unavailable, else 0.",
+		}),
+		Probes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "s3_probes_total",
+			Help: "S3 probes made while receiving was paused.",
+		}),
 	}
 	// Each reason exists from the start, so a rate() over it is never
 	// missing data before the first failure.
-	for _, r := range []string{ReasonInvalid, ReasonPut, ReasonShutdown, ReasonDelete} {
+	for _, r := range []string{ReasonInvalid, ReasonPut, ReasonConflict, ReasonShutdown, ReasonDelete} {
 		m.Failed.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Received, m.Stored, m.Failed, m.PutDuration, m.MessageAge,
-		m.InFlight, m.ReceiveErrors, m.Deletes, m.VisibilityExtension)
+		m.InFlight, m.ReceiveErrors, m.Deletes, m.VisibilityExtension, m.Paused, m.Probes)
 	return m
 }

@@ -6,6 +6,7 @@ package deleter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -72,9 +73,13 @@ type Deleter struct {
 	closed  bool
 
 	full    chan struct{} // a full batch is waiting
-	closing chan struct{}
 	stopped chan struct{}
 	final   chan context.Context
+
+	// runCtx carries Run's own calls; Close cancels it so that a call hung
+	// on a slow SQS cannot hold the final flush past Close's deadline.
+	runCtx    context.Context
+	cancelRun context.CancelFunc
 }
 
 // New returns a Deleter for queueURL. Call Run, then Close when done.
@@ -91,14 +96,16 @@ func New(api BatchAPI, queueURL string, opts Options) *Deleter {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
 	return &Deleter{
-		api:      api,
-		queueURL: queueURL,
-		opts:     opts,
-		full:     make(chan struct{}, 1),
-		closing:  make(chan struct{}),
-		stopped:  make(chan struct{}),
-		final:    make(chan context.Context),
+		api:       api,
+		queueURL:  queueURL,
+		opts:      opts,
+		full:      make(chan struct{}, 1),
+		stopped:   make(chan struct{}),
+		final:     make(chan context.Context, 1),
+		runCtx:    runCtx,
+		cancelRun: cancelRun,
 	}
 }
 
@@ -136,8 +143,16 @@ func (d *Deleter) Run() {
 	defer close(d.stopped)
 	tick := time.NewTicker(d.opts.FlushInterval)
 	defer tick.Stop()
-	ctx := context.Background()
+	ctx := d.runCtx
 	for {
+		// The final flush goes first: a ticker that is always ready (a
+		// flush slower than the interval) must not keep Close waiting.
+		select {
+		case fctx := <-d.final:
+			d.drain(fctx)
+			return
+		default:
+		}
 		select {
 		case <-d.full:
 			d.flush(ctx, true)
@@ -151,13 +166,16 @@ func (d *Deleter) Run() {
 }
 
 // Close stops accepting entries and flushes everything pending, retrying
-// failed entries until they succeed, run out of attempts or ctx ends. It
-// must be called once, after Run has started.
+// failed entries until they succeed, run out of attempts or ctx ends. A
+// call Run has in flight is cancelled, its entries going into the final
+// flush, so Close returns by ctx's deadline. It must be called once, after
+// Run has started.
 func (d *Deleter) Close(ctx context.Context) {
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
 	d.final <- ctx
+	d.cancelRun()
 	<-d.stopped
 }
 
@@ -227,6 +245,11 @@ func (d *Deleter) send(ctx context.Context, batch []pending) []pending {
 		Entries:  entries,
 	})
 	var retry []pending
+	if err != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Cancelled by Close, not refused by SQS: the entries go to the
+		// final flush without using up an attempt.
+		return batch
+	}
 	if err != nil {
 		d.opts.Logger.Warn("delete batch failed", "error", err, "entries", len(batch))
 		for _, p := range batch {

@@ -345,3 +345,38 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults %+v", d.opts)
 	}
 }
+
+// A DeleteMessageBatch that hangs (a slow SQS) must not carry Close past
+// its deadline: the call in flight when Close comes is cancelled, and the
+// final flush runs within Close's context, not the 10 s call timeout.
+func TestCloseCancelsASlowCallInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		started := make(chan struct{}, 100)
+		f := &slowSQS{started: started}
+		d := New(f, "http://sqs/q", Options{FlushInterval: 100 * time.Millisecond, MaxAttempts: 1000})
+		go d.Run()
+		for i := range 3 {
+			d.Add(Entry{MessageID: fmt.Sprint(i), ReceiptHandle: fmt.Sprint("rh-", i)})
+		}
+		<-started // the ticker's call is in flight and hangs
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		d.Close(ctx)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("Close took %v with a 2s deadline", took)
+		}
+		if d.Pending() != 0 {
+			t.Fatalf("%d entries still pending", d.Pending())
+		}
+	})
+}
+
+// slowSQS never answers: every call waits for its context.
+type slowSQS struct{ started chan struct{} }
+
+func (s *slowSQS) DeleteMessageBatch(ctx context.Context, _ *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	s.started <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}

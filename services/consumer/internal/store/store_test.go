@@ -58,13 +58,19 @@ func TestPutErrorNamesTheObject(t *testing.T) {
 }
 
 type capture struct {
-	in  *s3.PutObjectInput
-	err error
+	in   *s3.PutObjectInput
+	head *s3.HeadObjectInput
+	err  error
 }
 
 func (c *capture) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	c.in = in
 	return &s3.PutObjectOutput{}, c.err
+}
+
+func (c *capture) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	c.head = in
+	return &s3.HeadObjectOutput{}, c.err
 }
 
 func TestPutRequest(t *testing.T) {
@@ -106,29 +112,93 @@ type statusError struct{ status int }
 func (e *statusError) Error() string       { return http.StatusText(e.status) }
 func (e *statusError) HTTPStatusCode() int { return e.status }
 
+type codedStatusError struct {
+	code   string
+	status int
+}
+
+func (e *codedStatusError) Error() string       { return e.code }
+func (e *codedStatusError) ErrorCode() string   { return e.code }
+func (e *codedStatusError) HTTPStatusCode() int { return e.status }
+
+// Only 412 means "already stored". A 409 ConditionalRequestConflict means a
+// conflicting write is still in progress and may yet fail: it is an error
+// the caller retries (ErrConflict), never a success. Failures of S3 itself
+// (no answer, 5xx, throttling, timeouts) are ErrUnavailable, the rest are
+// plain errors.
 func TestPutOutcomes(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		err         error
 		wantExisted bool
-		wantErr     bool
+		wantErr     error // nil: success; errPlain: an error neither sentinel marks
 	}{
-		{"412 by code", &apiError{"PreconditionFailed"}, true, false},
-		{"412 by status", &statusError{http.StatusPreconditionFailed}, true, false},
-		{"409 conditional conflict", &apiError{"ConditionalRequestConflict"}, true, false},
-		{"409 other conflict", &apiError{"OperationAborted"}, false, true},
-		{"403", &apiError{"AccessDenied"}, false, true},
-		{"500", &statusError{http.StatusInternalServerError}, false, true},
-		{"network", errors.New("connection reset"), false, true},
+		{"412 by code", &apiError{"PreconditionFailed"}, true, nil},
+		{"412 by status", &statusError{http.StatusPreconditionFailed}, true, nil},
+		{"409 conditional conflict", &codedStatusError{"ConditionalRequestConflict", http.StatusConflict}, false, ErrConflict},
+		{"409 other conflict", &codedStatusError{"OperationAborted", http.StatusConflict}, false, errPlain},
+		{"403", &codedStatusError{"AccessDenied", http.StatusForbidden}, false, errPlain},
+		{"400", &apiError{"InvalidRequest"}, false, errPlain},
+		{"500", &statusError{http.StatusInternalServerError}, false, ErrUnavailable},
+		{"503 slow down", &codedStatusError{"SlowDown", http.StatusServiceUnavailable}, false, ErrUnavailable},
+		{"throttled by code", &apiError{"ThrottlingException"}, false, ErrUnavailable},
+		{"429", &statusError{http.StatusTooManyRequests}, false, ErrUnavailable},
+		{"network", errors.New("connection reset"), false, ErrUnavailable},
+		{"timeout", context.DeadlineExceeded, false, ErrUnavailable},
+		{"cancelled", context.Canceled, false, errPlain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			existed, err := New(&capture{err: tc.err}, "bkt", Encryption{Mode: "AES256"}).Put(context.Background(), "k", nil)
-			if existed != tc.wantExisted || (err != nil) != tc.wantErr {
+			if existed != tc.wantExisted || (err != nil) != (tc.wantErr != nil) {
 				t.Fatalf("existed=%v err=%v", existed, err)
 			}
-			if err != nil && !errors.Is(err, tc.err) {
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, tc.err) {
 				t.Errorf("error %v does not wrap %v", err, tc.err)
 			}
+			for _, sentinel := range []error{ErrConflict, ErrUnavailable} {
+				if errors.Is(err, sentinel) != (tc.wantErr == sentinel) {
+					t.Errorf("errors.Is(%v, %v) = %v", err, sentinel, !(tc.wantErr == sentinel))
+				}
+			}
 		})
+	}
+}
+
+var errPlain = errors.New("a plain error")
+
+// A probe succeeds whenever S3 answers, even 404 or 403: it asks whether
+// S3 is reachable, not whether the probe key exists or may be read.
+func TestProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		ok   bool
+	}{
+		{"found", nil, true},
+		{"404", &codedStatusError{"NotFound", http.StatusNotFound}, true},
+		{"403", &codedStatusError{"Forbidden", http.StatusForbidden}, true},
+		{"503", &codedStatusError{"SlowDown", http.StatusServiceUnavailable}, false},
+		{"network", errors.New("dial tcp: connection refused"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &capture{err: tc.err}
+			err := New(c, "bkt", Encryption{Mode: "AES256"}).Probe(context.Background())
+			if (err == nil) != tc.ok {
+				t.Fatalf("Probe = %v", err)
+			}
+			if aws.ToString(c.head.Bucket) != "bkt" || aws.ToString(c.head.Key) != ProbeKey {
+				t.Errorf("probe request %+v", c.head)
+			}
+		})
+	}
+}
+
+func TestProbeAgainstKumo(t *testing.T) {
+	env := kumotest.Start(t)
+	if err := New(env.S3, env.Bucket(t), Encryption{Mode: "AES256"}).Probe(context.Background()); err != nil {
+		t.Fatalf("Probe against a healthy S3: %v", err)
 	}
 }

@@ -25,6 +25,9 @@ type Metrics struct {
 	ReceiveErrors       prometheus.Counter
 	Deletes             prometheus.Counter
 	VisibilityExtension prometheus.Counter
+	// VisibilityExtensionErrors counts failed extensions: each one risks
+	// the message reappearing while it is still being stored.
+	VisibilityExtensionErrors prometheus.Counter
 }
 
 // NewMetrics registers the consumer's metrics with reg.
@@ -68,6 +71,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "visibility_extensions_total",
 			Help: "ChangeMessageVisibility calls that kept a slow message invisible.",
 		}),
+		VisibilityExtensionErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "visibility_extension_errors_total",
+			Help: "ChangeMessageVisibility calls that failed while a message was being stored.",
+		}),
 	}
 	// Each reason exists from the start, so a rate() over it is never
 	// missing data before the first failure.
@@ -75,6 +82,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Failed.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Received, m.Stored, m.Failed, m.PutDuration, m.MessageAge,
-		m.InFlight, m.ReceiveErrors, m.Deletes, m.VisibilityExtension)
+		m.InFlight, m.ReceiveErrors, m.Deletes, m.VisibilityExtension, m.VisibilityExtensionErrors)
 	return m
 }

@@ -27,6 +27,10 @@ import (
 
 const metricsNamespace = "msgpipe_api"
 
+// newRegistry is a variable so that the metrics test can keep the registry
+// run builds and list every family in it.
+var newRegistry = metrics.NewRegistry
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -48,7 +52,8 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		log.Error("start-up failed", "error", err.Error())
 		return 1
 	}
-	reg := metrics.NewRegistry()
+	reg := newRegistry()
+	metrics.RegisterBuildInfo(reg, metricsNamespace, metrics.BuildInfo())
 	tokens := token.New(
 		token.SSMSource{Client: awsconfig.NewSSM(awsCfg), Name: cfg.SSMParameterName},
 		token.Options{TTL: cfg.TokenCacheTTL, StaleMax: cfg.TokenStaleMax, Logger: log, Metrics: token.NewMetrics(reg, metricsNamespace)},

@@ -22,6 +22,7 @@ import (
 	"github.com/devops-exam/msgpipe/services/consumer/internal/config"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/consumer"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
+	"github.com/devops-exam/msgpipe/services/consumer/internal/queuestats"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/store"
 )
 
@@ -35,6 +36,10 @@ const (
 	finalFlushTimeout = 3 * time.Second
 	httpDrainTimeout  = 2 * time.Second
 )
+
+// newRegistry is a variable so that the metrics test can keep the registry
+// run builds and list every family in it.
+var newRegistry = metrics.NewRegistry
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -82,7 +87,8 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 	sqsClient := awsconfig.NewSQS(awsCfg)
 	s3Client := awsconfig.NewS3(awsCfg)
 
-	reg := metrics.NewRegistry()
+	reg := newRegistry()
+	metrics.RegisterBuildInfo(reg, consumer.Namespace, metrics.BuildInfo())
 	m := consumer.NewMetrics(reg)
 	httpm := metrics.NewHTTP(reg, consumer.Namespace)
 	mux := http.NewServeMux()
@@ -110,6 +116,9 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 			Logger:            logger,
 			Metrics:           m,
 		})
+
+	stats := queuestats.New(sqsClient, cfg.QueueURL, queuestats.NewMetrics(reg, consumer.Namespace),
+		queuestats.Options{Interval: cfg.QueueMetricsInterval, Logger: logger})
 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
@@ -141,8 +150,16 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		}
 	}()
 
+	// Queue depth sampling runs beside the consumer and never stops it.
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		stats.Run(runCtx)
+	}()
+
 	err = c.Run(runCtx)
 	stopRun()
+	<-statsDone
 	<-watched
 	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
 	del.Close(flushCtx)

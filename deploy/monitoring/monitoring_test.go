@@ -134,7 +134,7 @@ func checkExpr(expr string, known map[string]bool) []string {
 		name := vs.Name
 		if name == "" {
 			for _, m := range vs.LabelMatchers {
-				if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+				if m.Name == "__name__" && m.Type == labels.MatchEqual {
 					name = m.Value
 				}
 			}

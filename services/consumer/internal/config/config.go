@@ -25,8 +25,9 @@ const (
 	DefaultHTTPAddr            = ":8080"
 	DefaultShutdownTimeout     = 25 * time.Second
 	DefaultDeleteFlushInterval = 250 * time.Millisecond
-	// DefaultQueueMetricsInterval: queue depth changes slowly next to a
-	// 30 s alert evaluation, and each sample is one or two API calls.
+	// DefaultQueueMetricsInterval is a usual scrape interval: sampling
+	// faster would not reach the alerts sooner, and each sample costs one
+	// or two SQS calls per task.
 	DefaultQueueMetricsInterval = 30 * time.Second
 )
 

@@ -8,6 +8,7 @@ load("@aspect_bazel_lib//lib:transitions.bzl", "platform_transition_filegroup")
 load("@rules_go//go:def.bzl", "go_binary")
 load("@rules_oci//oci:defs.bzl", "oci_image", "oci_image_index", "oci_load")
 load("@rules_pkg//pkg:tar.bzl", "pkg_tar")
+load("//libs/metrics:build_info.bzl", "BUILD_INFO_X_DEFS")
 
 def service_image(name, embed, base, source, licenses, platforms, host_platform, app_dir = "/app", port = "8080/tcp", index_visibility = None):
     """Declares <name>_bin, _layer, _labels, _image, _index, _image_host and _load.
@@ -27,12 +28,15 @@ def service_image(name, embed, base, source, licenses, platforms, host_platform,
 
     # Pure Go (CGO off, internal linker): a static binary that runs on distroless/static.
     # It is built for whatever platform the index transitions it to; on its own it is Linux only.
+    # Under --stamp (--config=release) the commit and version are linked into the build_info
+    # metric; unstamped, rules_go drops these -X flags and the binary stays reproducible.
     go_binary(
         name = name + "_bin",
         basename = name,
         embed = [embed],
         pure = "on",
         target_compatible_with = ["@platforms//os:linux"],
+        x_defs = BUILD_INFO_X_DEFS,
     )
 
     # The binary, mode 0755, owned by root so the nonroot user cannot replace it. pkg_tar's

@@ -8,3 +8,6 @@ set -euo pipefail
 
 sha="$(git rev-parse --verify HEAD)"
 echo "STABLE_GIT_SHA ${sha}"
+# The services' build_info version label: the nearest tag and the commits since, or the short
+# SHA when there is no tag; "-dirty" when the tree has uncommitted changes.
+echo "STABLE_GIT_VERSION $(git describe --tags --always --dirty)"

@@ -18,8 +18,8 @@ import (
 // NewRegistry returns a registry holding the Go runtime and process
 // collectors. A private registry, rather than the global default, keeps
 // tests independent and the exposition free of surprises.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+func NewRegistry() *Registry {
+	reg := &Registry{Registry: prometheus.NewRegistry()}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -27,8 +27,15 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Gatherer is a registry Handler can serve: it gathers the metrics and
+// takes the handler's own error counter.
+type Gatherer interface {
+	prometheus.Gatherer
+	prometheus.Registerer
+}
+
 // Handler serves reg in the Prometheus text format.
-func Handler(reg *prometheus.Registry) http.Handler {
+func Handler(reg Gatherer) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 

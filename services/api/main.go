@@ -27,6 +27,10 @@ import (
 
 const metricsNamespace = "msgpipe_api"
 
+// newRegistry is a variable so that the metrics test can keep the registry
+// run builds and list every family in it.
+var newRegistry = metrics.NewRegistry
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -43,7 +47,8 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 	}
 	log := logging.New(stdout, cfg.LogLevel, "api")
 
-	reg := metrics.NewRegistry()
+	reg := newRegistry()
+	metrics.RegisterBuildInfo(reg, metricsNamespace, metrics.BuildInfo())
 	// One connection per batch call in flight, plus one for SSM.
 	awsCfg, err := awsconfig.Load(ctx, cfg.Region, awsconfig.WithMaxConnsPerHost(cfg.PublishInFlight+1),
 		awsconfig.WithLogger(log), awsconfig.CountRequests(reg, metricsNamespace))

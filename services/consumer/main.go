@@ -22,6 +22,7 @@ import (
 	"github.com/devops-exam/msgpipe/services/consumer/internal/config"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/consumer"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/deleter"
+	"github.com/devops-exam/msgpipe/services/consumer/internal/queuestats"
 	"github.com/devops-exam/msgpipe/services/consumer/internal/store"
 )
 
@@ -35,6 +36,10 @@ const (
 	finalFlushTimeout = 3 * time.Second
 	httpDrainTimeout  = 2 * time.Second
 )
+
+// newRegistry is a variable so that the metrics test can keep the registry
+// run builds and list every family in it.
+var newRegistry = metrics.NewRegistry
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -75,7 +80,8 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		return err
 	}
 
-	reg := metrics.NewRegistry()
+	reg := newRegistry()
+	metrics.RegisterBuildInfo(reg, consumer.Namespace, metrics.BuildInfo())
 	// A connection for every worker's put and every receive loop's long
 	// poll, plus a few for deletes and visibility changes, kept open and
 	// reused rather than re-dialled.
@@ -119,6 +125,9 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 	mux.Handle("GET /health", httpm.Instrument("health", http.HandlerFunc(c.HealthHandler)))
 	mux.Handle("GET /metrics", httpm.Instrument("metrics", metrics.Handler(reg)))
 
+	stats := queuestats.New(sqsClient, cfg.QueueURL, queuestats.NewMetrics(reg, consumer.Namespace),
+		queuestats.Options{Interval: cfg.QueueMetricsInterval, Logger: logger})
+
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	httpDone := make(chan error, 1)
@@ -149,8 +158,16 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		}
 	}()
 
+	// Queue depth sampling runs beside the consumer and never stops it.
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		stats.Run(runCtx)
+	}()
+
 	err = c.Run(runCtx)
 	stopRun()
+	<-statsDone
 	<-watched
 	flushCtx, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
 	del.Close(flushCtx)

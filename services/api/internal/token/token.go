@@ -34,6 +34,9 @@ type Source interface {
 // label or a value.
 type Metrics struct {
 	Hits, Misses, RefreshErrors, StaleServes prometheus.Counter
+	// Unavailable counts checks refused because no value was usable: each
+	// is a 503 to the client, told apart from publish failures' 503s.
+	Unavailable prometheus.Counter
 }
 
 // NewMetrics registers the cache's counters under namespace.
@@ -48,6 +51,7 @@ func NewMetrics(reg prometheus.Registerer, namespace string) *Metrics {
 		Misses:        c("token_cache_misses_total", "Token checks that needed SSM (expired, empty or forced refresh)."),
 		RefreshErrors: c("token_refresh_errors_total", "Failed SSM reads of the token."),
 		StaleServes:   c("token_stale_serves_total", "Token checks answered with an expired value because SSM failed."),
+		Unavailable:   c("token_unavailable_total", "Token checks refused because no usable value was known (the client got 503)."),
 	}
 }
 
@@ -118,6 +122,7 @@ func (c *Cache) Check(ctx context.Context, presented string) (bool, error) {
 	}
 	current, err := c.get(ctx, false)
 	if err != nil {
+		c.opt.Metrics.Unavailable.Inc()
 		return false, err
 	}
 	if equal(current, presented) {
@@ -132,6 +137,7 @@ func (c *Cache) Check(ctx context.Context, presented string) (bool, error) {
 	// The token may have been rotated since the value was cached.
 	refreshed, err := c.get(ctx, true)
 	if err != nil {
+		c.opt.Metrics.Unavailable.Inc()
 		return false, err
 	}
 	return equal(refreshed, presented), nil

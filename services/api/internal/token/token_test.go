@@ -173,6 +173,10 @@ func TestFailsClosedWithoutAGoodValue(t *testing.T) {
 	if got := testutil.ToFloat64(f.m.RefreshErrors); got != 1 {
 		t.Errorf("refresh errors = %v", got)
 	}
+	// Each refused check is one 503 "authentication unavailable".
+	if got := testutil.ToFloat64(f.m.Unavailable); got != 1 {
+		t.Errorf("unavailable = %v, want 1", got)
+	}
 	if !strings.Contains(f.logs.String(), "rejecting requests") {
 		t.Errorf("no error log:\n%s", f.logs)
 	}
@@ -211,6 +215,10 @@ func TestServesStaleForAtMostStaleMax(t *testing.T) {
 	ok, err := f.check(t, "s3cret-token")
 	if ok || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("after the stale window Check = %v, %v", ok, err)
+	}
+	// Stale serves answered; only the check after the window was refused.
+	if got := testutil.ToFloat64(f.m.Unavailable); got != 1 {
+		t.Errorf("unavailable = %v, want 1", got)
 	}
 
 	f.src.set("s3cret-token", nil) // SSM recovers

@@ -28,6 +28,17 @@ const (
 	DefaultHTTPAddr            = ":8080"
 	DefaultShutdownTimeout     = 25 * time.Second
 	DefaultDeleteFlushInterval = 250 * time.Millisecond
+	// DefaultQueueMetricsInterval is a usual scrape interval: sampling
+	// faster would not reach the alerts sooner, and each sample costs one
+	// or two SQS calls per task.
+	DefaultQueueMetricsInterval = 30 * time.Second
+)
+
+// QUEUE_METRICS_INTERVAL is 0 (sampling off) or within these bounds; under
+// a second the samples would cost more API calls than they tell.
+const (
+	MinQueueMetricsInterval = time.Second
+	MaxQueueMetricsInterval = time.Hour
 )
 
 // Bounds. The visibility timeout is sent to SQS in whole seconds, so its
@@ -62,6 +73,8 @@ type Config struct {
 	ShutdownTimeout     time.Duration
 	DeleteFlushInterval time.Duration
 	LogLevel            slog.Level
+	// QueueMetricsInterval is how often the queue depths are sampled; 0 is off.
+	QueueMetricsInterval time.Duration
 }
 
 // Load reads the environment through lookup (nil means the process
@@ -82,6 +95,10 @@ func Load(lookup config.LookupFunc) (Config, error) {
 		ShutdownTimeout:     l.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 0, MaxShutdownTimeout),
 		DeleteFlushInterval: l.Duration("DELETE_FLUSH_INTERVAL", DefaultDeleteFlushInterval, MinDeleteFlush, MaxDeleteFlush),
 		LogLevel:            l.LogLevel("LOG_LEVEL"),
+	}
+	c.QueueMetricsInterval = l.Duration("QUEUE_METRICS_INTERVAL", DefaultQueueMetricsInterval, 0, MaxQueueMetricsInterval)
+	if c.QueueMetricsInterval > 0 && c.QueueMetricsInterval < MinQueueMetricsInterval {
+		l.Problem("QUEUE_METRICS_INTERVAL=%s is below %s (0 turns sampling off)", c.QueueMetricsInterval, MinQueueMetricsInterval)
 	}
 
 	if c.Bucket != "" && !validBucket(c.Bucket) {

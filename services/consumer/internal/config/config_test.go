@@ -34,6 +34,8 @@ func TestLoadDefaults(t *testing.T) {
 		ShutdownTimeout:     25 * time.Second,
 		DeleteFlushInterval: 250 * time.Millisecond,
 		LogLevel:            slog.LevelInfo,
+		// Sampling is on by default.
+		QueueMetricsInterval: 30 * time.Second,
 	}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)

@@ -403,6 +403,9 @@ func TestFailedVisibilityExtensionIsRetriedSooner(t *testing.T) {
 		if !strings.Contains(r.logs.String(), `"msg":"visibility extension failed"`) {
 			t.Errorf("failure not logged:\n%s", r.logs)
 		}
+		if got, want := testutil.ToFloat64(r.m.VisibilityExtensionErrors), float64(len(q.Changes())); got != want {
+			t.Errorf("visibility extension errors = %v, want every failed attempt (%v)", got, want)
+		}
 		if len(r.d.Entries()) != 1 {
 			t.Errorf("message not deleted after a stored put")
 		}

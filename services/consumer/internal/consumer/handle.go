@@ -241,6 +241,7 @@ func (c *Consumer) keepInvisible(ctx context.Context, log *slog.Logger, receiptH
 				}
 				// Try again well before the current timeout runs out.
 				next = vis / 4
+				c.m.VisibilityExtensionErrors.Inc()
 				log.WarnContext(ctx, "visibility extension failed", "error", err)
 			} else {
 				c.m.VisibilityExtension.Inc()

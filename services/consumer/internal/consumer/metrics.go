@@ -28,6 +28,9 @@ type Metrics struct {
 	VisibilityExtension prometheus.Counter
 	Paused              prometheus.Gauge
 	Probes              prometheus.Counter
+	// VisibilityExtensionErrors counts failed extensions: each one risks
+	// the message reappearing while it is still being stored.
+	VisibilityExtensionErrors prometheus.Counter
 }
 
 // NewMetrics registers the consumer's metrics with reg.
@@ -79,6 +82,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: Namespace, Name: "s3_probes_total",
 			Help: "S3 probes made while receiving was paused.",
 		}),
+		VisibilityExtensionErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "visibility_extension_errors_total",
+			Help: "ChangeMessageVisibility calls that failed while a message was being stored.",
+		}),
 	}
 	// Each reason exists from the start, so a rate() over it is never
 	// missing data before the first failure.
@@ -86,6 +93,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Failed.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Received, m.Stored, m.Failed, m.PutDuration, m.MessageAge,
-		m.InFlight, m.ReceiveErrors, m.Deletes, m.VisibilityExtension, m.Paused, m.Probes)
+		m.InFlight, m.ReceiveErrors, m.Deletes, m.VisibilityExtension, m.VisibilityExtensionErrors,
+		m.Paused, m.Probes)
 	return m
 }

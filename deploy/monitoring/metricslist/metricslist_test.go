@@ -1,0 +1,57 @@
+package metricslist
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/devops-exam/msgpipe/libs/metrics"
+)
+
+func TestFormatThenParseRoundTrips(t *testing.T) {
+	fams := []metrics.Family{{Name: "a_total", Type: "counter"}, {Name: "b_seconds", Type: "histogram"}}
+	data := Format(fams)
+	if !bytes.Contains(data, []byte(Regenerate)) {
+		t.Errorf("the header does not say how to regenerate:\n%s", data)
+	}
+	path := filepath.Join(t.TempDir(), "x.txt")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(path)
+	if err != nil || !reflect.DeepEqual(got, fams) {
+		t.Fatalf("ReadFile = %v, %v; want %v", got, err, fams)
+	}
+}
+
+func TestParseRefusesMalformedLines(t *testing.T) {
+	for _, in := range []string{"a_total\n", "a_total counter extra\n", "a_total countr\n"} {
+		if _, err := Parse(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("Parse(%q) = %v, want an error naming line 1", in, err)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(t.TempDir(), "missing.txt")); err == nil {
+		t.Error("ReadFile of a missing file succeeded")
+	}
+	path := filepath.Join(t.TempDir(), "bad.txt")
+	_ = os.WriteFile(path, []byte("x\n"), 0o644)
+	if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("ReadFile error %v does not name the file", err)
+	}
+}
+
+func TestDiffNamesBothDirections(t *testing.T) {
+	a := metrics.Family{Name: "a_total", Type: "counter"}
+	b := metrics.Family{Name: "b", Type: "gauge"}
+	bAsCounter := metrics.Family{Name: "b", Type: "counter"}
+	if d := Diff([]metrics.Family{a, b}, []metrics.Family{a, b}); d != "" {
+		t.Errorf("equal lists differ: %s", d)
+	}
+	d := Diff([]metrics.Family{a, bAsCounter}, []metrics.Family{a, b})
+	if !strings.Contains(d, "- b gauge (listed, not exported)") || !strings.Contains(d, "+ b counter (exported, not listed)") {
+		t.Errorf("Diff = %q", d)
+	}
+}

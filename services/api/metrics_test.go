@@ -1,0 +1,54 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/devops-exam/msgpipe/deploy/monitoring/metricslist"
+	"github.com/devops-exam/msgpipe/libs/metrics"
+)
+
+var update = flag.Bool("update", false, "rewrite the metrics list from the registry run builds")
+
+// metricsList is the checked-in list the alert rules and the dashboard are
+// checked against (deploy/monitoring).
+var metricsList = filepath.Join("..", "..", "deploy", "monitoring", "metrics", "api.txt")
+
+// TestMetricsList holds the metric families the running service exports
+// to the checked-in list: rename or drop a metric and this fails until the
+// list is regenerated, and then the monitoring test fails for every rule or
+// panel still using the old name.
+func TestMetricsList(t *testing.T) {
+	captured := make(chan *metrics.Registry, 1)
+	orig := newRegistry
+	newRegistry = func() *metrics.Registry {
+		r := orig()
+		captured <- r
+		return r
+	}
+	t.Cleanup(func() { newRegistry = orig })
+
+	s := newStack(t)
+	_, _, stop, _ := start(t, s.env(nil))
+	reg := <-captured
+	got, err := reg.Families()
+	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(metricsList, metricslist.Format(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := metricslist.ReadFile(metricsList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := metricslist.Diff(got, want); d != "" {
+		t.Fatalf("the api's metrics differ from %s:\n%sIf the change is meant, regenerate the lists: %s", metricsList, d, metricslist.Regenerate)
+	}
+}

@@ -70,14 +70,14 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 
-	mu       sync.Mutex
-	tick     int
-	taskDefs map[string][]*taskDef // family → revisions, index = revision-1
-	services map[string]*service   // cluster/name
-	images   map[string]*Image     // repository@digest
-	plans    map[string][]Outcome  // service name → next outcomes
-	faults   map[string][]Fault    // operation → faults still to serve
-	calls    []string
+	mu        sync.Mutex
+	tick      int
+	taskDefs  map[string][]*taskDef // family → revisions, index = revision-1
+	services  map[string]*service   // cluster/name
+	images    map[string]*Image     // repository@digest
+	plans     map[string][]Outcome  // service name → next outcomes
+	faults    map[string][]Fault    // operation → faults still to serve
+	calls     []string
 	deploySeq int
 	eventSeq  int
 }
@@ -98,17 +98,17 @@ type service struct {
 }
 
 type deployment struct {
-	id       string
-	taskDef  string
-	desired  int
-	running  int
-	failed   int
-	state    string // IN_PROGRESS, COMPLETED, FAILED
-	reason   string
-	outcome  Outcome
-	ticks    int
-	created  time.Time
-	updated  time.Time
+	id      string
+	taskDef string
+	desired int
+	running int
+	failed  int
+	state   string // IN_PROGRESS, COMPLETED, FAILED
+	reason  string
+	outcome Outcome
+	ticks   int
+	created time.Time
+	updated time.Time
 }
 
 // Image is an image in the fake ECR.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -109,6 +110,11 @@ func (r *Runner) Run(ctx context.Context, args []string) int {
 		*apiURL = "http://" + strings.TrimPrefix(env("ALB_DNS"), "http://")
 	}
 
+	if f := *imagesFile; f != "" && f != "-" && !filepath.IsAbs(f) && env("BUILD_WORKING_DIRECTORY") != "" {
+		// bazel run starts the tool in its runfiles; a relative path is
+		// meant from where the command was typed.
+		*imagesFile = filepath.Join(env("BUILD_WORKING_DIRECTORY"), f)
+	}
 	refs, err := r.readRefs(fs.Args(), *imagesFile)
 	if err != nil {
 		return usage(err)

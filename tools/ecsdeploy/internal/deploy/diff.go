@@ -86,12 +86,12 @@ func writeDiff(w io.Writer, oldName, newName string, a, b []string, context int)
 			ops = append(ops, line{' ', a[i]})
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			ops = append(ops, line{'+', b[j]})
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
 			ops = append(ops, line{'-', a[i]})
 			i++
+		default:
+			ops = append(ops, line{'+', b[j]})
+			j++
 		}
 	}
 	fmt.Fprintf(w, "--- %s\n+++ %s\n", oldName, newName)

@@ -180,7 +180,7 @@ func (s *Server) CallCount(op string) int {
 }
 
 // FailNext makes the next len(faults) calls of op ("ecs:DescribeServices")
-// fail, one fault each, in order.
+// fail, one fault each, in order; a zero Fault lets its call through.
 func (s *Server) FailNext(op string, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,8 +372,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, op)
 	if f := s.faults[op]; len(f) > 0 {
 		s.faults[op] = f[1:]
-		writeError(w, f[0])
-		return
+		if f[0].Code != "" {
+			writeError(w, f[0])
+			return
+		}
 	}
 	handlers := map[string]func(map[string]any) (any, *Fault){
 		"ecs:DescribeServices":       s.describeServices,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go/middleware"
 
 	ecstemplate "github.com/devops-exam/msgpipe/deploy/ecs"
 	"github.com/devops-exam/msgpipe/internal/stack"
@@ -71,6 +72,8 @@ type world struct {
 	new  map[string]string // service name → image to deploy
 	env  map[string]string // the command's environment
 	out  *testkit.Buffer
+	// apiOptions are added to every SDK client's stack (recorders).
+	apiOptions []func(*middleware.Stack) error
 	// stdin is the next run's standard input.
 	stdin string
 	// secrets that must never be printed.
@@ -215,6 +218,7 @@ func (w *world) run(args ...string) int {
 		LookupEnv: func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
 		LoadAWS: func(ctx context.Context, region string) (aws.Config, error) {
 			cfg, err := awsconfig.Load(ctx, region)
+			cfg.APIOptions = append(cfg.APIOptions, w.apiOptions...)
 			cfg.Retryer = func() aws.Retryer {
 				return retry.NewStandard(func(o *retry.StandardOptions) { o.Backoff = noBackoff{} })
 			}

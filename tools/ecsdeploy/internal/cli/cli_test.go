@@ -64,7 +64,7 @@ func TestDigestMissingFromECRChangesNothing(t *testing.T) {
 	w := newWorld(t, nil)
 	missing := registry + "/msgpipe/api@" + digest("never-pushed")
 	w.expect(w.run(missing, w.new["consumer"]), ExitImage)
-	w.contains("api is not in ECR: no image "+digest("never-pushed")+" in repository msgpipe/api")
+	w.contains("api is not in ECR: no image " + digest("never-pushed") + " in repository msgpipe/api")
 	assertUnchanged(t, w)
 }
 
@@ -201,8 +201,8 @@ func TestSidecarSecretsAndEnvironmentArePreserved(t *testing.T) {
 		"memoryReservation": 50.0, "user": "0",
 		"firelensConfiguration": map[string]any{"type": "fluentbit", "options": map[string]any{"enable-ecs-log-metadata": "true"}},
 		"environment":           []any{map[string]any{"name": "FLB_LOG_LEVEL", "value": "info"}},
-		"secrets": []any{map[string]any{"name": "DD_API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/dd-api-key"}},
-		"dependsOn": []any{},
+		"secrets":               []any{map[string]any{"name": "DD_API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/dd-api-key"}},
+		"dependsOn":             []any{},
 	}
 	delete(sidecar, "dependsOn")
 	w := newWorld(t, sidecar)

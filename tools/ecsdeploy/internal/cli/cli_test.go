@@ -105,6 +105,30 @@ func TestRequireScanRefusesCriticalFindings(t *testing.T) {
 	w.contains("scan clean")
 }
 
+func TestRequireScanWaitsForARunningScan(t *testing.T) {
+	w := newWorld(t, nil)
+	fresh := registry + "/msgpipe/consumer@" + digest("consumer-fresh")
+	for _, arch := range []string{"amd64", "arm64"} {
+		w.fake.PutImage(ecsfake.Image{Repository: "msgpipe/consumer", Digest: digest("consumer-fresh/" + arch), Manifest: "{}",
+			Scan: &ecsfake.Scan{Status: "COMPLETE", Findings: map[string]int{}, PendingTicks: 2}})
+	}
+	w.fake.PutImage(ecsfake.Image{Repository: "msgpipe/consumer", Digest: digest("consumer-fresh"), Manifest: `{"manifests":[` +
+		`{"digest":"` + digest("consumer-fresh/amd64") + `","platform":{"os":"linux","architecture":"amd64"}},` +
+		`{"digest":"` + digest("consumer-fresh/arm64") + `","platform":{"os":"linux","architecture":"arm64"}}]}`})
+	w.expect(w.run("--require-scan", "--verify=false", fresh), ExitOK)
+	if n := strings.Count(w.out.String(), "waiting for the ECR scan"); n != 2 {
+		t.Fatalf("waited %d times, want 2:\n%s", n, w.out.String())
+	}
+
+	// A scan that never ends is refused at the timeout, before any change.
+	w = newWorld(t, nil)
+	w.fake.PutImage(ecsfake.Image{Repository: "msgpipe/consumer", Digest: digest("consumer-v2/arm64"), Manifest: "{}",
+		Scan: &ecsfake.Scan{Status: "COMPLETE", PendingTicks: 1000}})
+	w.expect(w.run("--require-scan", "--timeout", "1m", w.new["consumer"]), ExitImage)
+	w.contains("scan still running after 1m0s")
+	assertNoChange(t, w)
+}
+
 func TestIndexWithoutTheTaskPlatformIsRefused(t *testing.T) {
 	w := newWorld(t, nil)
 	amd64Only := w.putIndex("msgpipe/api", "api-amd64-only", 0, "amd64")

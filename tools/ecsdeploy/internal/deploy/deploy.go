@@ -169,7 +169,7 @@ func (d *Deployer) run(ctx context.Context, opts Options, res *Result) ([]*plan,
 	d.printf("[1/5] Validating images in ECR\n")
 	checked := make([]validated, len(plans))
 	for i, p := range plans {
-		v, err := d.validateImage(ctx, p.target.Image, opts.RequireScan)
+		v, err := d.validateImage(ctx, p.target.Image, opts)
 		if err != nil {
 			return plans, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -38,7 +39,12 @@ type validated struct {
 // validateImage checks that ref exists in ECR and, with requireScan, that
 // ECR's scan of it (of each platform's image, for an index) completed
 // without CRITICAL findings.
-func (d *Deployer) validateImage(ctx context.Context, ref ImageRef, requireScan bool) (validated, error) {
+//
+// The two calls are what the "validate" means: DescribeImages
+// proves the digest is in the repository (and carries the scan), and
+// BatchGetImage reads the manifest, whose platforms are checked against
+// the task definition's runtime platform.
+func (d *Deployer) validateImage(ctx context.Context, ref ImageRef, opts Options) (validated, error) {
 	var v validated
 	regID := optional(ref.RegistryID())
 	desc, err := d.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
@@ -105,49 +111,71 @@ func (d *Deployer) validateImage(ctx context.Context, ref ImageRef, requireScan 
 		}
 		sort.Strings(v.platforms)
 	}
-	if !requireScan {
+	if !opts.RequireScan {
 		return v, nil
 	}
-	return v, d.checkScan(ctx, ref, regID, scanned)
+	return v, d.checkScan(ctx, ref, regID, scanned, opts.Poll, opts.Timeout)
 }
 
-// checkScan refuses digests whose scan is missing, unfinished, or found
-// anything CRITICAL. ECR scans each platform's image, not the index.
-func (d *Deployer) checkScan(ctx context.Context, ref ImageRef, regID *string, digests []string) error {
+// Scan statuses that mean "not finished yet": the deploy waits for them.
+var scanPending = map[string]bool{"IN_PROGRESS": true, "PENDING": true}
+
+// Scan statuses with findings to judge (ACTIVE: enhanced scanning).
+var scanDone = map[string]bool{string(ecrtypes.ScanStatusComplete): true, "ACTIVE": true}
+
+// checkScan refuses digests whose scan is missing, failed, or found
+// anything CRITICAL, and waits (poll, up to timeout) for scans still
+// running: a release deploys right after its push, before scan-on-push
+// has finished. ECR scans each platform's image, not the index.
+func (d *Deployer) checkScan(ctx context.Context, ref ImageRef, regID *string, digests []string, poll, timeout time.Duration) error {
 	ids := make([]ecrtypes.ImageIdentifier, len(digests))
 	for i, dg := range digests {
 		ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
 	}
-	out, err := d.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(ref.Repository), RegistryId: regID, ImageIds: ids})
-	if err != nil {
-		var inf *ecrtypes.ImageNotFoundException
-		if errors.As(err, &inf) {
-			return imageErr("%s: a platform image of %s is missing from ECR: %v", ref.Name(), ref.Digest, err)
+	deadline := d.Clock.Now().Add(timeout)
+	for {
+		out, err := d.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(ref.Repository), RegistryId: regID, ImageIds: ids})
+		if err != nil {
+			var inf *ecrtypes.ImageNotFoundException
+			if errors.As(err, &inf) {
+				return imageErr("%s: a platform image of %s is missing from ECR: %v", ref.Name(), ref.Digest, err)
+			}
+			return awsErr(err, "ecr:DescribeImages (scan findings) %s", ref)
 		}
-		return awsErr(err, "ecr:DescribeImages (scan findings) %s", ref)
-	}
-	var problems []string
-	for _, img := range out.ImageDetails {
-		dg := aws.ToString(img.ImageDigest)
-		status := ""
-		if img.ImageScanStatus != nil {
-			status = string(img.ImageScanStatus.Status)
-		}
-		switch {
-		case status == "":
-			problems = append(problems, dg+": never scanned")
-		case status != string(ecrtypes.ScanStatusComplete) || img.ImageScanFindingsSummary == nil:
-			problems = append(problems, fmt.Sprintf("%s: scan %s", dg, status))
-		default:
-			if n := img.ImageScanFindingsSummary.FindingSeverityCounts[string(ecrtypes.FindingSeverityCritical)]; n > 0 {
-				problems = append(problems, fmt.Sprintf("%s: %d CRITICAL finding(s)", dg, n))
+		var problems, pending []string
+		for _, img := range out.ImageDetails {
+			dg := aws.ToString(img.ImageDigest)
+			status := ""
+			if img.ImageScanStatus != nil {
+				status = string(img.ImageScanStatus.Status)
+			}
+			switch {
+			case status == "":
+				problems = append(problems, dg+": never scanned (turn on scan on push for the repository, or drop --require-scan)")
+			case scanPending[status]:
+				pending = append(pending, dg)
+			case !scanDone[status] || img.ImageScanFindingsSummary == nil:
+				problems = append(problems, fmt.Sprintf("%s: scan %s", dg, status))
+			default:
+				if n := img.ImageScanFindingsSummary.FindingSeverityCounts[string(ecrtypes.FindingSeverityCritical)]; n > 0 {
+					problems = append(problems, fmt.Sprintf("%s: %d CRITICAL finding(s)", dg, n))
+				}
 			}
 		}
+		if len(problems) > 0 {
+			return imageErr("%s refused by --require-scan: %s", ref.Name(), strings.Join(problems, "; "))
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		if !d.Clock.Now().Before(deadline) {
+			return imageErr("%s refused by --require-scan: scan still running after %s for %s", ref.Name(), timeout, strings.Join(pending, ", "))
+		}
+		d.printf("      %s: waiting for the ECR scan of %s\n", ref.Name(), strings.Join(pending, ", "))
+		if err := d.Clock.Sleep(ctx, poll); err != nil {
+			return &Error{Kind: KindImage, Err: fmt.Errorf("interrupted while waiting for the scan: %w", err)}
+		}
 	}
-	if len(problems) > 0 {
-		return imageErr("%s refused by --require-scan: %s", ref.Name(), strings.Join(problems, "; "))
-	}
-	return nil
 }
 
 func optional(s string) *string {

@@ -126,6 +126,8 @@ type Image struct {
 type Scan struct {
 	Status   string         // COMPLETE, IN_PROGRESS, FAILED…
 	Findings map[string]int // severity → count, e.g. CRITICAL: 1
+	// PendingTicks reports the scan IN_PROGRESS until that many Ticks.
+	PendingTicks int
 }
 
 // New starts a fake on a free loopback port.
@@ -610,7 +612,9 @@ func (s *Server) describeImages(in map[string]any) (any, *Fault) {
 			"imageTags": img.Tags, "imageSizeInBytes": 4 << 20, "imagePushedAt": epoch(Epoch),
 			"imageManifestMediaType": img.MediaType,
 		}
-		if img.Scan != nil {
+		if img.Scan != nil && s.tick < img.Scan.PendingTicks {
+			d["imageScanStatus"] = map[string]any{"status": "IN_PROGRESS"}
+		} else if img.Scan != nil {
 			d["imageScanStatus"] = map[string]any{"status": img.Scan.Status}
 			if img.Scan.Status == "COMPLETE" {
 				d["imageScanFindingsSummary"] = map[string]any{

@@ -70,9 +70,11 @@ func TestDeadPortExitsOne(t *testing.T) {
 
 func TestUnhealthyAnswersExitOne(t *testing.T) {
 	for name, h := range map[string]http.HandlerFunc{
-		"503":      func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) },
-		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", http.StatusFound) },
-		"404":      http.NotFound,
+		"503": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) },
+		"redirect": func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://example.com/", http.StatusFound)
+		},
+		"404": http.NotFound,
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, stderr := run(":" + serve(t, h))

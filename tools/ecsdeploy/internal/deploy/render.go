@@ -41,12 +41,13 @@ func Render(td *ecstypes.TaskDefinition, tags []ecstypes.Tag, container, image s
 	changed = aws.ToString(containers[idx].Image) != image
 	containers[idx].Image = aws.String(image)
 	in = &ecs.RegisterTaskDefinitionInput{
-		ContainerDefinitions:          containers,
-		Family:                        td.Family,
-		Cpu:                           td.Cpu,
-		EnableFaultInjection:          td.EnableFaultInjection,
-		EphemeralStorage:              td.EphemeralStorage,
-		ExecutionRoleArn:              td.ExecutionRoleArn,
+		ContainerDefinitions: containers,
+		Family:               td.Family,
+		Cpu:                  td.Cpu,
+		EnableFaultInjection: td.EnableFaultInjection,
+		EphemeralStorage:     td.EphemeralStorage,
+		ExecutionRoleArn:     td.ExecutionRoleArn,
+		//lint:ignore SA1019 deprecated, but a revision must differ from the running one only in its image
 		InferenceAccelerators:         td.InferenceAccelerators,
 		IpcMode:                       td.IpcMode,
 		Memory:                        td.Memory,

@@ -332,6 +332,9 @@ func TestCredentialsFailureSaysWhatToDo(t *testing.T) {
 		w.fake.FailNext("ecs:UpdateService", denied)
 		w.expect(w.run("--verify=false", w.new["api"]), ExitAWS)
 		w.contains("the identity lacks a permission: docs/deploy-iam-policy.json")
+		if !strings.Contains(w.lastLine(), "msgpipe-api msgpipe-test-api:1 (msgpipe-test-api:2 registered, not deployed)") {
+			t.Fatalf("summary %q", w.lastLine())
+		}
 	})
 	t.Run("permission missing after a service changed", func(t *testing.T) {
 		w := newWorld(t, nil)

@@ -42,6 +42,8 @@ var volatile = []struct {
 	{regexp.MustCompile(`messages/\d{4}/\d{2}/\d{2}/`), "messages/YYYY/MM/DD/"},
 	{regexp.MustCompile(`~[0-9.]+ seconds`), "~N seconds"},
 	{regexp.MustCompile(`\(\d+ objects? checked\)`), "(N objects checked)"},
+	// Progress while the check waits for S3, printed only on a slow run.
+	{regexp.MustCompile(`(?m)^ +Waiting\.\.\. \(\d+s / \d+s\)\n`), ""},
 }
 
 func normalize(s string) string {

@@ -99,6 +99,7 @@ type ServiceResult struct {
 	OldRevision string // family:revision before the deploy
 	NewRevision string // family:revision registered; = OldRevision when unchanged
 	Changed     bool
+	Updated     bool // the service was moved to NewRevision
 	RolledBack  bool
 }
 
@@ -122,7 +123,6 @@ type plan struct {
 	oldARN   string
 	newARN   string
 	render   *ecs.RegisterTaskDefinitionInput
-	updated  bool // UpdateService accepted the new revision
 	seen     map[string]bool
 	lastLine string
 }
@@ -235,7 +235,7 @@ func (d *Deployer) run(ctx context.Context, opts Options, res *Result) ([]*plan,
 		}); err != nil {
 			return plans, d.afterChange(ctx, opts, changed, awsErr(err, "ecs:UpdateService %s", p.Service))
 		}
-		p.updated = true
+		p.Updated = true
 		d.printf("      %s: service updated to %s\n", p.Service, p.NewRevision)
 	}
 
@@ -426,7 +426,7 @@ func (d *Deployer) events(p *plan, svc ecstypes.Service) {
 func (d *Deployer) afterChange(ctx context.Context, opts Options, changed []*plan, cause error) error {
 	var updated []*plan
 	for _, p := range changed {
-		if p.updated {
+		if p.Updated {
 			updated = append(updated, p)
 		}
 	}
@@ -491,6 +491,8 @@ func (d *Deployer) summary(opts Options, res Result, err error) {
 			parts = append(parts, fmt.Sprintf("%s %s → %s → rolled back to %s (%s)", s.Service, s.OldRevision, s.NewRevision, s.OldRevision, s.Image.ShortDigest()))
 		case !s.Changed:
 			parts = append(parts, fmt.Sprintf("%s %s unchanged (%s)", s.Service, s.OldRevision, s.Image.ShortDigest()))
+		case !opts.DryRun && s.NewRevision != s.OldRevision && !s.Updated:
+			parts = append(parts, fmt.Sprintf("%s %s (%s registered, not deployed) (%s)", s.Service, s.OldRevision, s.NewRevision, s.Image.ShortDigest()))
 		case opts.DryRun || s.NewRevision == s.OldRevision:
 			parts = append(parts, fmt.Sprintf("%s %s → (new) (%s)", s.Service, s.OldRevision, s.Image.ShortDigest()))
 		default:

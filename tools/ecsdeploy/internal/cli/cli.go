@@ -106,8 +106,12 @@ func (r *Runner) Run(ctx context.Context, args []string) int {
 		fmt.Fprintf(r.Stderr, "ecsdeploy: %v\n", err)
 		return ExitUsage
 	}
-	if *apiURL == "" && env("ALB_DNS") != "" {
-		*apiURL = "http://" + strings.TrimPrefix(env("ALB_DNS"), "http://")
+	if dns := env("ALB_DNS"); *apiURL == "" && dns != "" {
+		// As the e2e check reads it: a bare DNS name means plain HTTP.
+		*apiURL = dns
+		if !strings.Contains(dns, "://") {
+			*apiURL = "http://" + dns
+		}
 	}
 
 	if f := *imagesFile; f != "" && f != "-" && !filepath.IsAbs(f) && env("BUILD_WORKING_DIRECTORY") != "" {

@@ -380,6 +380,24 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestAPIURLFromALBDNS(t *testing.T) {
+	w := newWorld(t, nil)
+	w.env["ALB_DNS"] = strings.TrimPrefix(w.env["API_URL"], "http://")
+	delete(w.env, "API_URL")
+	w.expect(w.run(w.new["api"]), ExitOK)
+	w.contains("E2E TEST PASSED")
+}
+
+func TestUnreadableTokenStopsBeforeAnyChange(t *testing.T) {
+	w := newWorld(t, nil)
+	w.env["SSM_PARAMETER_NAME"] = "/msgpipe/nowhere/api-token"
+	w.expect(w.run(w.new["api"]), ExitAWS)
+	w.contains("ssm:GetParameter /msgpipe/nowhere/api-token (the API token for verification)")
+	if calls := w.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("ECS or ECR was called: %v", calls)
+	}
+}
+
 func TestMissingServiceAndContainer(t *testing.T) {
 	w := newWorld(t, nil)
 	w.expect(w.run("--verify=false", "--service", "api=msgpipe-gone", w.new["api"]), ExitAWS)

@@ -37,6 +37,9 @@ const (
 	ExitRollback = int(deploy.KindRollback) // services may be on the new revision: act by hand
 )
 
+// notStarted is the summary of a run stopped before the deploy began.
+const notStarted = "deploy FAILED: nothing read or changed; stable: not reached; verify not run"
+
 // DefaultServicePrefix makes the default ECS service name of an image:
 // msgpipe-api for …/msgpipe/api.
 const DefaultServicePrefix = "msgpipe-"
@@ -155,6 +158,7 @@ func (r *Runner) Run(ctx context.Context, args []string) int {
 	cfg, err := load(ctx, *region)
 	if err != nil {
 		fmt.Fprintf(r.Stdout, "error: %v%s\n", err, deploy.Hint(err))
+		fmt.Fprintln(r.Stdout, notStarted)
 		return ExitAWS
 	}
 	opts := deploy.Options{
@@ -168,6 +172,7 @@ func (r *Runner) Run(ctx context.Context, args []string) int {
 			token, err = readToken(ctx, ssm.NewFromConfig(cfg), *tokenParam)
 			if err != nil {
 				fmt.Fprintf(r.Stdout, "error: %v\n", err)
+				fmt.Fprintln(r.Stdout, notStarted)
 				return ExitAWS
 			}
 		}

@@ -393,6 +393,9 @@ func TestUnreadableTokenStopsBeforeAnyChange(t *testing.T) {
 	w.env["SSM_PARAMETER_NAME"] = "/msgpipe/nowhere/api-token"
 	w.expect(w.run(w.new["api"]), ExitAWS)
 	w.contains("ssm:GetParameter /msgpipe/nowhere/api-token (the API token for verification)")
+	if w.lastLine() != notStarted {
+		t.Fatalf("last line %q", w.lastLine())
+	}
 	if calls := w.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("ECS or ECR was called: %v", calls)
 	}

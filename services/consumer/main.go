@@ -16,6 +16,7 @@ import (
 
 	"github.com/devops-exam/msgpipe/libs/awsconfig"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
+	"github.com/devops-exam/msgpipe/libs/healthcheck"
 	"github.com/devops-exam/msgpipe/libs/httpserver"
 	"github.com/devops-exam/msgpipe/libs/logging"
 	"github.com/devops-exam/msgpipe/libs/metrics"
@@ -42,6 +43,10 @@ const (
 var newRegistry = metrics.NewRegistry
 
 func main() {
+	// The ECS container health check (distroless has no shell or curl).
+	if healthcheck.Requested(os.Args[1:]) {
+		os.Exit(healthcheck.Run(os.LookupEnv, config.DefaultHTTPAddr, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	go func() {
 		// After the first signal, a second one kills at once, as the

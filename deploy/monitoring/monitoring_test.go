@@ -437,3 +437,101 @@ func TestMetricListsAreTheServicesOwn(t *testing.T) {
 		}
 	}
 }
+
+// Service metrics deliberately on no panel and in no rule, with the reason.
+// Anything else a service exports must be watched somewhere, so that a new
+// metric does not go unused by the monitoring unnoticed.
+var unwatched = map[string]string{
+	"msgpipe_consumer_http_request_duration_seconds": "the consumer serves only /health and /metrics; their latency says nothing about the pipeline",
+	"msgpipe_consumer_http_requests_in_flight":       "the same: in-flight /health and /metrics requests",
+}
+
+// seriesNames returns the names of the series expr selects; expr must parse.
+func seriesNames(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	var out []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok && vs.Name != "" {
+			out = append(out, vs.Name)
+		}
+		return nil
+	})
+	return out
+}
+
+// dashboardQueries returns every query of the dashboard, its Grafana
+// interval variables replaced by a duration.
+func dashboardQueries(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []panel `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	var out []string
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			walk(p.Panels)
+			for _, tg := range p.Targets {
+				out = append(out, grafanaVar.ReplaceAllString(tg.Expr, "5m"))
+			}
+		}
+	}
+	walk(d.Panels)
+	return out
+}
+
+func TestEveryServiceMetricIsWatched(t *testing.T) {
+	exprs := dashboardQueries(t)
+	for _, path := range []string{recordingFile, alertsFile} {
+		for _, r := range rules(t, path) {
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	used := map[string]bool{}
+	for _, e := range exprs {
+		for _, name := range seriesNames(t, e) {
+			used[name] = true
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if fam, ok := strings.CutSuffix(name, suffix); ok {
+					used[fam] = true
+				}
+			}
+		}
+	}
+	exported := map[string]bool{}
+	for _, path := range metricLists {
+		fams, err := metricslist.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			exported[f.Name] = true
+			if !strings.HasPrefix(f.Name, "msgpipe_") {
+				continue
+			}
+			_, excused := unwatched[f.Name]
+			switch {
+			case excused && used[f.Name]:
+				t.Errorf("%s is watched now: take it off the unwatched list", f.Name)
+			case !excused && !used[f.Name]:
+				t.Errorf("%s (%s) is on no dashboard panel and in no rule: add a panel (or an alert), or say in unwatched why not", f.Name, path)
+			}
+		}
+	}
+	for name := range unwatched {
+		if !exported[name] {
+			t.Errorf("unwatched names %s, which no service exports", name)
+		}
+	}
+}

@@ -528,3 +528,20 @@ func TestFindBinaries(t *testing.T) {
 		t.Errorf("FindOrBuild under Bazel without binaries = %v", err)
 	}
 }
+
+// The backend endpoint serves the same state as the proxied one, without the
+// PUT hook in between.
+func TestBackendURLServesTheSameEmulator(t *testing.T) {
+	e := startEmulator(t, nil)
+	if e.BackendURL == "" || e.BackendURL == e.URL {
+		t.Fatalf("BackendURL = %q next to URL %q", e.BackendURL, e.URL)
+	}
+	r, err := Provision(t.Context(), NewClients(e.URL), uniqueNames(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Depth(t.Context(), NewClients(e.BackendURL).SQS, r.QueueURL)
+	if err != nil || d.Total() != 0 {
+		t.Fatalf("the queue made through the proxy, read through the backend: %+v, %v", d, err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/devops-exam/msgpipe/tools/bench/internal/chart"
 	"github.com/devops-exam/msgpipe/tools/bench/internal/latencyproxy"
 	"github.com/devops-exam/msgpipe/tools/bench/internal/scenario"
+	"github.com/devops-exam/msgpipe/tools/bench/internal/wrk"
 )
 
 const usage = `usage: bench api|drain [flags]   run a benchmark (see -h of each)
@@ -111,6 +112,7 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 	requests := fs.Int("requests", 1_000_000, "api: at most this many requests")
 	messages := fs.Int("messages", 2000, "drain: messages preloaded per run")
 	runs := fs.Int("runs", 1, "drain: drains per setting")
+	loadgenName := fs.String("loadgen", "auto", "api: `wrk`, go, or auto (wrk when on PATH)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -119,6 +121,20 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 	}
 	if *clients < 1 || *duration <= 0 || *duration > 10*time.Minute || *requests < 1 || *messages < 1 || *messages > 1_000_000 || *runs < 1 || *runs > 1000 {
 		return usageError{errors.New("clients ≥ 1, 0 < duration ≤ 10m, requests ≥ 1, 1 ≤ messages ≤ 1,000,000, 1 ≤ runs ≤ 1000")}
+	}
+
+	var useWrk bool
+	switch *loadgenName {
+	case "wrk":
+		if !wrk.Available() {
+			return usageError{errors.New("-loadgen wrk: wrk is not on PATH (Debian: apt-get install wrk)")}
+		}
+		useWrk = true
+	case "auto":
+		useWrk = wrk.Available()
+	case "go":
+	default:
+		return usageError{fmt.Errorf("-loadgen %q: want wrk, go or auto", *loadgenName)}
 	}
 
 	dir, err := os.MkdirTemp("", "msgpipe-bench-")
@@ -145,20 +161,20 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 		var res any
 		switch kind {
 		case "api":
-			r, err := scenario.API(ctx, e, scenario.APIConfig{Clients: *clients, Duration: *duration, MaxRequests: *requests, Delays: delays, Env: settings})
+			r, err := scenario.API(ctx, e, scenario.APIConfig{Clients: *clients, Duration: *duration, MaxRequests: *requests, Wrk: useWrk, Delays: delays, Env: settings})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "api %s sqs+%s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.1f µs CPU/request, %d accepted, refused %v, SQS calls per 1000: %s\n",
-				describe(settings), *sqsLat, r.RPS, r.P50Ms, r.P99Ms, r.CPUPerRequestUs, r.Accepted, r.Refused, rates(r.SQSPer1000))
+			fmt.Fprintf(stdout, "api %s sqs+%s (%s, %d clients): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.1f µs CPU/request, %d accepted, %d refused, SQS requests per 1000 messages: %s\n",
+				describe(settings), *sqsLat, r.Loadgen, r.Clients, r.RPS, r.P50Ms, r.P99Ms, r.CPUPerRequestUs, r.Accepted, r.Refused, rates(r.SQSPer1000))
 			res = r
 		case "drain":
 			r, err := scenario.Drain(ctx, e, scenario.DrainConfig{Messages: *messages, Runs: *runs, Delays: delays, Env: settings})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d, %.1f µs CPU/msg, SQS calls per 1000: %s\n",
-				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.CPUPerMessageUs, rates(r.SQSPer1000))
+			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d, %.1f µs CPU/msg, SQS requests per 1000: %s; S3: %s\n",
+				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.CPUPerMessageUs, rates(r.SQSPer1000), rates(r.S3Per1000))
 			res = r
 		}
 		if *record != "" {
@@ -186,10 +202,10 @@ func describe(settings map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
-func rates(rs []latencyproxy.KindRate) string {
+func rates(rs []scenario.OpRate) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
-		parts[i] = fmt.Sprintf("%s %.0f", strings.TrimPrefix(r.Kind, "sqs:"), r.Per1000)
+		parts[i] = fmt.Sprintf("%s %.0f", r.Operation, r.Per1000)
 	}
 	return strings.Join(parts, ", ")
 }

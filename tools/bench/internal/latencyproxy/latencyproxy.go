@@ -1,7 +1,6 @@
 // Package latencyproxy stands between the services and the AWS emulator to
 // make loopback behave like a network: it holds each call for the round trip
-// its kind would take against AWS, and counts calls by kind, so a benchmark
-// can report requests per message as well as speed.
+// its kind would take against AWS.
 package latencyproxy
 
 import (
@@ -13,9 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -34,9 +31,6 @@ type Proxy struct {
 	delays Delays
 	srv    *http.Server
 	done   chan struct{}
-
-	mu     sync.Mutex
-	counts map[string]int64
 }
 
 // Start serves a proxy to target on a free loopback port.
@@ -49,7 +43,7 @@ func Start(target string, d Delays) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{URL: "http://" + ln.Addr().String(), delays: d, done: make(chan struct{}), counts: map[string]int64{}}
+	p := &Proxy{URL: "http://" + ln.Addr().String(), delays: d, done: make(chan struct{})}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
@@ -68,11 +62,7 @@ func Start(target string, d Delays) (*Proxy, error) {
 
 func (p *Proxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind := Classify(r)
-		p.mu.Lock()
-		p.counts[kind]++
-		p.mu.Unlock()
-		if d := p.delay(kind); d > 0 {
+		if d := p.delay(Classify(r)); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
@@ -115,43 +105,6 @@ func Classify(r *http.Request) string {
 		return "s3:PutObject"
 	}
 	return "s3:" + r.Method
-}
-
-// Counts returns the calls seen since the last Reset, by kind.
-func (p *Proxy) Counts() map[string]int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]int64, len(p.counts))
-	for k, v := range p.counts {
-		out[k] = v
-	}
-	return out
-}
-
-// Reset forgets the counts.
-func (p *Proxy) Reset() {
-	p.mu.Lock()
-	p.counts = map[string]int64{}
-	p.mu.Unlock()
-}
-
-// Per1000 turns counts into calls per 1,000 messages, for the kinds that
-// start with prefix ("sqs:"), in a stable order.
-func Per1000(counts map[string]int64, prefix string, messages int) []KindRate {
-	var out []KindRate
-	for k, v := range counts {
-		if strings.HasPrefix(k, prefix) && messages > 0 {
-			out = append(out, KindRate{Kind: k, Per1000: float64(v) * 1000 / float64(messages)})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
-	return out
-}
-
-// KindRate is one line of Per1000.
-type KindRate struct {
-	Kind    string  `json:"kind"`
-	Per1000 float64 `json:"per_1000"`
 }
 
 // Close stops the proxy; open long polls are cut.

@@ -13,14 +13,17 @@ import (
 	"github.com/devops-exam/msgpipe/tools/bench/internal/latencyproxy"
 	"github.com/devops-exam/msgpipe/tools/bench/internal/loadgen"
 	"github.com/devops-exam/msgpipe/tools/bench/internal/proccpu"
+	"github.com/devops-exam/msgpipe/tools/bench/internal/wrk"
 )
 
 // APIConfig is one api benchmark.
 type APIConfig struct {
 	Clients     int
 	Duration    time.Duration
-	MaxRequests int
-	Delays      latencyproxy.Delays
+	MaxRequests int // the Go load generator only; wrk runs for Duration
+	// Wrk drives the load with wrk instead of the Go load generator.
+	Wrk    bool
+	Delays latencyproxy.Delays
 	// Env is added to the api's environment (settings under test).
 	Env map[string]string
 }
@@ -28,39 +31,45 @@ type APIConfig struct {
 // APIResult is what it measured. Only the api runs: the consumer is
 // stopped, so its CPU does not count against the api's.
 type APIResult struct {
-	Scenario        string                  `json:"scenario"`
-	Clients         int                     `json:"clients"`
-	Env             map[string]string       `json:"env,omitempty"`
-	SQSLatencyMs    float64                 `json:"sqs_latency_ms"`
-	Requests        int                     `json:"requests"`
-	Accepted        int                     `json:"accepted"`
-	Refused         map[string]int          `json:"refused,omitempty"`
-	Failures        int                     `json:"failures"`
-	Seconds         float64                 `json:"seconds"`
-	RPS             float64                 `json:"rps"`
-	P50Ms           float64                 `json:"p50_ms"`
-	P99Ms           float64                 `json:"p99_ms"`
-	CPUPerRequestUs float64                 `json:"cpu_per_request_us"`
-	SQSPer1000      []latencyproxy.KindRate `json:"sqs_per_1000"`
+	Scenario        string            `json:"scenario"`
+	Loadgen         string            `json:"loadgen"`
+	Clients         int               `json:"clients"`
+	Env             map[string]string `json:"env,omitempty"`
+	SQSLatencyMs    float64           `json:"sqs_latency_ms"`
+	Requests        int               `json:"requests"`
+	Accepted        int               `json:"accepted"`
+	Refused         int               `json:"refused"`
+	Failures        int               `json:"failures"` // no answer at all (Go load generator)
+	Seconds         float64           `json:"seconds"`
+	RPS             float64           `json:"rps"`
+	P50Ms           float64           `json:"p50_ms"`
+	P99Ms           float64           `json:"p99_ms"`
+	CPUPerRequestUs float64           `json:"cpu_per_request_us"`
+	SQSPer1000      []OpRate          `json:"sqs_per_1000"`
 }
 
 // warmup requests fetch the token, open connections and size the pools
 // before anything is measured.
 const warmup = 500
 
-// API runs one api benchmark.
+// API runs one api benchmark. Without injected latency the api talks to the
+// emulator directly, with no proxy hop to share the cores.
 func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
-	proxy, err := latencyproxy.Start(e.Emulator.URL, cfg.Delays)
-	if err != nil {
-		return APIResult{}, err
+	endpoint := e.Emulator.BackendURL
+	if cfg.Delays != (latencyproxy.Delays{}) {
+		proxy, err := latencyproxy.Start(endpoint, cfg.Delays)
+		if err != nil {
+			return APIResult{}, err
+		}
+		defer proxy.Close()
+		endpoint = proxy.URL
 	}
-	defer proxy.Close()
 	st, err := stack.Start(ctx, stack.Options{
 		Emulator:    e.Emulator,
 		Names:       names("api"),
 		Binaries:    e.Binaries,
-		APIEnv:      withEndpoint(proxy.URL, cfg.Env),
-		ConsumerEnv: withEndpoint(proxy.URL, nil),
+		APIEnv:      withEndpoint(endpoint, cfg.Env),
+		ConsumerEnv: withEndpoint(endpoint, nil),
 		Logs:        e.Logs,
 	})
 	if err != nil {
@@ -71,57 +80,63 @@ func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
 		return APIResult{}, err
 	}
 
+	bodies := requestBodies(st.Resources.Token, 256)
 	lc := loadgen.Config{
 		URL:    st.APIURL + "/api/message",
 		Header: http.Header{"Content-Type": {"application/json"}},
-		Bodies: requestBodies(st.Resources.Token, 256),
+		Bodies: bodies,
 	}
 	lc.Clients, lc.Duration, lc.MaxRequests = min(cfg.Clients, 8), time.Minute, warmup
 	if _, err := loadgen.Run(ctx, lc); err != nil {
 		return APIResult{}, err
 	}
-	proxy.Reset()
+	const metric = "msgpipe_api_aws_requests_total"
+	before, err := awsRequests(ctx, st.API, metric, "SQS")
+	if err != nil {
+		return APIResult{}, err
+	}
 	pid := st.API.Pid()
 	cpu0, err := proccpu.Time(pid)
 	if err != nil {
 		return APIResult{}, err
 	}
-	lc.Clients, lc.Duration, lc.MaxRequests = cfg.Clients, cfg.Duration, cfg.MaxRequests
-	res, err := loadgen.Run(ctx, lc)
-	if err != nil {
-		return APIResult{}, err
+	out := APIResult{Scenario: "api", Clients: cfg.Clients, Env: cfg.Env, SQSLatencyMs: ms(cfg.Delays.SQS)}
+	if cfg.Wrk {
+		r, err := wrk.Run(ctx, wrk.Config{URL: lc.URL, Body: bodies[0], Connections: cfg.Clients, Threads: 2, Duration: cfg.Duration})
+		if err != nil {
+			return APIResult{}, err
+		}
+		out.Loadgen = "wrk"
+		out.Requests, out.Refused, out.Seconds = r.Requests, r.Non2xx, r.Elapsed.Seconds()
+		out.P50Ms, out.P99Ms = ms(r.P50), ms(r.P99)
+	} else {
+		lc.Clients, lc.Duration, lc.MaxRequests = cfg.Clients, cfg.Duration, cfg.MaxRequests
+		r, err := loadgen.Run(ctx, lc)
+		if err != nil {
+			return APIResult{}, err
+		}
+		out.Loadgen = "go"
+		out.Requests, out.Refused, out.Failures, out.Seconds = r.Requests, r.Requests-r.Status[http.StatusOK], r.Failures, r.Elapsed.Seconds()
+		out.P50Ms, out.P99Ms = ms(r.Quantile(0.50)), ms(r.Quantile(0.99))
 	}
 	cpu1, err := proccpu.Time(pid)
 	if err != nil {
 		return APIResult{}, err
 	}
-	out := APIResult{
-		Scenario:     "api",
-		Clients:      cfg.Clients,
-		Env:          cfg.Env,
-		SQSLatencyMs: ms(cfg.Delays.SQS),
-		Requests:     res.Requests,
-		Accepted:     res.Status[http.StatusOK],
-		Failures:     res.Failures,
-		Seconds:      res.Elapsed.Seconds(),
-		RPS:          res.Rate(),
-		P50Ms:        ms(res.Quantile(0.50)),
-		P99Ms:        ms(res.Quantile(0.99)),
-		SQSPer1000:   latencyproxy.Per1000(proxy.Counts(), "sqs:", res.Status[http.StatusOK]),
+	after, err := awsRequests(ctx, st.API, metric, "SQS")
+	if err != nil {
+		return APIResult{}, err
 	}
-	if res.Requests > 0 {
-		out.CPUPerRequestUs = float64((cpu1 - cpu0).Microseconds()) / float64(res.Requests)
+	out.Accepted = out.Requests - out.Refused
+	if out.Seconds > 0 {
+		out.RPS = float64(out.Accepted) / out.Seconds
 	}
-	for code, n := range res.Status {
-		if code != http.StatusOK {
-			if out.Refused == nil {
-				out.Refused = map[string]int{}
-			}
-			out.Refused[strconv.Itoa(code)] = n
-		}
+	if out.Requests > 0 {
+		out.CPUPerRequestUs = float64((cpu1 - cpu0).Microseconds()) / float64(out.Requests)
 	}
+	out.SQSPer1000 = per1000(minus(after, before), out.Accepted)
 	if out.Accepted == 0 {
-		return out, fmt.Errorf("api accepted none of %d requests (%v, %d transport failures)", res.Requests, out.Refused, res.Failures)
+		return out, fmt.Errorf("api accepted none of %d requests", out.Requests)
 	}
 	return out, nil
 }

@@ -39,19 +39,20 @@ const StallGap = 5 * time.Second
 
 // DrainResult summarises the runs.
 type DrainResult struct {
-	Scenario          string                  `json:"scenario"`
-	Messages          int                     `json:"messages"`
-	Runs              int                     `json:"runs"`
-	Env               map[string]string       `json:"env,omitempty"`
-	SQSLatencyMs      float64                 `json:"sqs_latency_ms"`
-	S3PutLatencyMs    float64                 `json:"s3_put_latency_ms"`
-	MsgsPerSec        float64                 `json:"msgs_per_sec"` // median run
-	WorstMsgsPerSec   float64                 `json:"worst_msgs_per_sec"`
-	SlowestSeconds    float64                 `json:"slowest_message_seconds"` // over all runs
-	LongestGapSeconds float64                 `json:"longest_gap_seconds"`     // over all runs
-	StalledRuns       int                     `json:"stalled_runs"`
-	CPUPerMessageUs   float64                 `json:"cpu_per_message_us"`
-	SQSPer1000        []latencyproxy.KindRate `json:"sqs_per_1000"`
+	Scenario          string            `json:"scenario"`
+	Messages          int               `json:"messages"`
+	Runs              int               `json:"runs"`
+	Env               map[string]string `json:"env,omitempty"`
+	SQSLatencyMs      float64           `json:"sqs_latency_ms"`
+	S3PutLatencyMs    float64           `json:"s3_put_latency_ms"`
+	MsgsPerSec        float64           `json:"msgs_per_sec"` // median run
+	WorstMsgsPerSec   float64           `json:"worst_msgs_per_sec"`
+	SlowestSeconds    float64           `json:"slowest_message_seconds"` // over all runs
+	LongestGapSeconds float64           `json:"longest_gap_seconds"`     // over all runs
+	StalledRuns       int               `json:"stalled_runs"`
+	CPUPerMessageUs   float64           `json:"cpu_per_message_us"`
+	SQSPer1000        []OpRate          `json:"sqs_per_1000"`
+	S3Per1000         []OpRate          `json:"s3_per_1000"`
 }
 
 // Drain runs the drains, each on its own queue, bucket and consumer.
@@ -62,20 +63,26 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
-	proxy, err := latencyproxy.Start(e.Emulator.URL, cfg.Delays)
-	if err != nil {
-		return DrainResult{}, err
+	// The emulator's own proxy stays in the path: its PUT hook tells the
+	// time each object was stored.
+	endpoint := e.Emulator.URL
+	if cfg.Delays != (latencyproxy.Delays{}) {
+		proxy, err := latencyproxy.Start(endpoint, cfg.Delays)
+		if err != nil {
+			return DrainResult{}, err
+		}
+		defer proxy.Close()
+		endpoint = proxy.URL
 	}
-	defer proxy.Close()
 	out := DrainResult{
 		Scenario: "drain", Messages: cfg.Messages, Runs: cfg.Runs, Env: cfg.Env,
 		SQSLatencyMs: ms(cfg.Delays.SQS), S3PutLatencyMs: ms(cfg.Delays.S3Put),
 	}
 	var rates []float64
-	counts := map[string]int64{}
+	sqsCounts, s3Counts := map[string]float64{}, map[string]float64{}
 	var cpu time.Duration
 	for run := range cfg.Runs {
-		r, err := drainOnce(ctx, e, proxy, cfg)
+		r, err := drainOnce(ctx, e, endpoint, cfg)
 		if err != nil {
 			return out, fmt.Errorf("run %d: %w", run+1, err)
 		}
@@ -85,8 +92,11 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 		if r.gap >= StallGap {
 			out.StalledRuns++
 		}
-		for k, v := range r.counts {
-			counts[k] += v
+		for k, v := range r.sqs {
+			sqsCounts[k] += v
+		}
+		for k, v := range r.s3 {
+			s3Counts[k] += v
 		}
 		cpu += r.cpu
 	}
@@ -94,31 +104,31 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	out.MsgsPerSec = rates[len(rates)/2]
 	out.WorstMsgsPerSec = rates[0]
 	total := cfg.Messages * cfg.Runs
-	out.SQSPer1000 = latencyproxy.Per1000(counts, "sqs:", total)
+	out.SQSPer1000 = per1000(sqsCounts, total)
+	out.S3Per1000 = per1000(s3Counts, total)
 	out.CPUPerMessageUs = float64(cpu.Microseconds()) / float64(total)
 	return out, nil
 }
 
 type drainRun struct {
 	drain, slowest, gap, cpu time.Duration
-	counts                   map[string]int64
+	sqs, s3                  map[string]float64 // requests the consumer sent
 }
 
-func drainOnce(ctx context.Context, e *Env, proxy *latencyproxy.Proxy, cfg DrainConfig) (drainRun, error) {
+func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (drainRun, error) {
 	st, err := stack.Start(ctx, stack.Options{
 		Emulator:    e.Emulator,
 		Names:       names("drain"),
 		Binaries:    e.Binaries,
-		APIEnv:      withEndpoint(proxy.URL, nil),
-		ConsumerEnv: withEndpoint(proxy.URL, cfg.Env),
+		APIEnv:      withEndpoint(endpoint, nil),
+		ConsumerEnv: withEndpoint(endpoint, cfg.Env),
 		Logs:        e.Logs,
 	})
 	if err != nil {
 		return drainRun{}, err
 	}
 	defer st.Stop(10 * time.Second)
-	// The preload goes straight to the emulator, unseen by the proxy and
-	// with no consumer running.
+	// The preload goes straight to the emulator, with no consumer running.
 	if _, err := st.Consumer.Stop(10 * time.Second); err != nil {
 		return drainRun{}, err
 	}
@@ -126,7 +136,6 @@ func drainOnce(ctx context.Context, e *Env, proxy *latencyproxy.Proxy, cfg Drain
 	if err := preload(ctx, st.Clients.SQS, st.Resources.QueueURL, cfg.Messages); err != nil {
 		return drainRun{}, err
 	}
-	proxy.Reset()
 	start := time.Now()
 	consumer, err := st.StartConsumer(ctx)
 	if err != nil {
@@ -139,9 +148,18 @@ func drainOnce(ctx context.Context, e *Env, proxy *latencyproxy.Proxy, cfg Drain
 	if err != nil {
 		return drainRun{}, err
 	}
+	const metric = "msgpipe_consumer_aws_requests_total"
+	sqsReqs, err := awsRequests(ctx, consumer, metric, "SQS")
+	if err != nil {
+		return drainRun{}, err
+	}
+	s3Reqs, err := awsRequests(ctx, consumer, metric, "S3")
+	if err != nil {
+		return drainRun{}, err
+	}
 	times := tr.times()
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	r := drainRun{drain: times[len(times)-1].Sub(start), cpu: cpu, counts: proxy.Counts()}
+	r := drainRun{drain: times[len(times)-1].Sub(start), cpu: cpu, sqs: sqsReqs, s3: s3Reqs}
 	r.slowest = r.drain
 	prev := start
 	for _, t := range times {

@@ -50,7 +50,11 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "api: %v\n", err)
 		return libconfig.ExitCode
 	}
-	log := logging.New(stdout, cfg.LogLevel, "api")
+	// Lines are written in batches, not one system call each; Close on
+	// the way out writes the last of them.
+	logOut := logging.NewBuffer(stdout, logging.FlushInterval, logging.BufferMaxBytes)
+	defer logOut.Close()
+	log := logging.New(logOut, cfg.LogLevel, "api")
 
 	reg := newRegistry()
 	metrics.RegisterBuildInfo(reg, metricsNamespace, metrics.BuildInfo())

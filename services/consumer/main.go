@@ -79,7 +79,11 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, err)
 		return err
 	}
-	logger := logging.New(stdout, cfg.LogLevel, service)
+	// Lines are written in batches, not one system call each; Close on
+	// the way out writes the last of them.
+	logOut := logging.NewBuffer(stdout, logging.FlushInterval, logging.BufferMaxBytes)
+	defer logOut.Close()
+	logger := logging.New(logOut, cfg.LogLevel, service)
 	fail := func(err error) error {
 		logger.Error("consumer failed", "error", err)
 		return err

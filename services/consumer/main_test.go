@@ -170,9 +170,11 @@ func TestRunMovesAMessageFromSQSToS3(t *testing.T) {
 			t.Errorf("/metrics (%d) lacks %q", code, want)
 		}
 	}
-	if line := logLine(stdout.String(), "message stored"); line == nil || line["message_id"] != id || line["request_id"] != "req-main" {
-		t.Errorf("stored line %v", line)
-	}
+	// Log lines are written in batches, within logging.FlushInterval.
+	testkit.Eventually(t, 10*time.Second, "stored line", func() (bool, string) {
+		line := logLine(stdout.String(), "message stored")
+		return line != nil && line["message_id"] == id && line["request_id"] == "req-main", fmt.Sprint(line)
+	})
 
 	cancel()
 	select {

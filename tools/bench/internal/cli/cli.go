@@ -173,8 +173,8 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d, %.1f µs CPU/msg, SQS requests per 1000: %s; S3: %s\n",
-				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.CPUPerMessageUs, rates(r.SQSPer1000), rates(r.S3Per1000))
+			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d (receive errors %d, failures %v), %.1f µs CPU/msg, SQS requests per 1000: %s; S3: %s\n",
+				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.ReceiveErrors, r.Failed, r.CPUPerMessageUs, rates(r.SQSPer1000), rates(r.S3Per1000))
 			res = r
 		}
 		if *record != "" {

@@ -50,9 +50,13 @@ type DrainResult struct {
 	SlowestSeconds    float64           `json:"slowest_message_seconds"` // over all runs
 	LongestGapSeconds float64           `json:"longest_gap_seconds"`     // over all runs
 	StalledRuns       int               `json:"stalled_runs"`
-	CPUPerMessageUs   float64           `json:"cpu_per_message_us"`
-	SQSPer1000        []OpRate          `json:"sqs_per_1000"`
-	S3Per1000         []OpRate          `json:"s3_per_1000"`
+	// ReceiveErrors and Failed (by reason) are the consumer's own counts,
+	// so a stall comes with its cause.
+	ReceiveErrors   int                `json:"receive_errors"`
+	Failed          map[string]float64 `json:"failed,omitempty"`
+	CPUPerMessageUs float64            `json:"cpu_per_message_us"`
+	SQSPer1000      []OpRate           `json:"sqs_per_1000"`
+	S3Per1000       []OpRate           `json:"s3_per_1000"`
 }
 
 // Drain runs the drains, each on its own queue, bucket and consumer.
@@ -99,6 +103,13 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 			s3Counts[k] += v
 		}
 		cpu += r.cpu
+		out.ReceiveErrors += int(r.receiveErrors)
+		for k, v := range r.failed {
+			if out.Failed == nil {
+				out.Failed = map[string]float64{}
+			}
+			out.Failed[k] += v
+		}
 	}
 	slices.Sort(rates)
 	out.MsgsPerSec = rates[len(rates)/2]
@@ -113,6 +124,8 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 type drainRun struct {
 	drain, slowest, gap, cpu time.Duration
 	sqs, s3                  map[string]float64 // requests the consumer sent
+	receiveErrors            float64
+	failed                   map[string]float64 // messages_failed_total by reason, non-zero only
 }
 
 func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (drainRun, error) {
@@ -157,9 +170,22 @@ func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (d
 	if err != nil {
 		return drainRun{}, err
 	}
+	errs, err := scrape(ctx, consumer, "msgpipe_consumer_receive_errors_total", "")
+	if err != nil {
+		return drainRun{}, err
+	}
+	failed, err := scrape(ctx, consumer, "msgpipe_consumer_messages_failed_total", "reason")
+	if err != nil {
+		return drainRun{}, err
+	}
+	for k, v := range failed {
+		if v == 0 {
+			delete(failed, k)
+		}
+	}
 	times := tr.times()
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	r := drainRun{drain: times[len(times)-1].Sub(start), cpu: cpu, sqs: sqsReqs, s3: s3Reqs}
+	r := drainRun{drain: times[len(times)-1].Sub(start), cpu: cpu, sqs: sqsReqs, s3: s3Reqs, receiveErrors: errs[""], failed: failed}
 	r.slowest = r.drain
 	prev := start
 	for _, t := range times {

@@ -22,8 +22,37 @@ type OpRate struct {
 
 // awsRequests reads a service's own count of the requests it sent to AWS,
 // retries included (<namespace>_aws_requests_total{service,operation}), from
-// its /metrics: what AWS bills, counted where it is sent.
+// its /metrics: what AWS bills, counted where it is sent. It sums by
+// operation the samples whose service label is service.
 func awsRequests(ctx context.Context, p *stack.Process, metric, service string) (map[string]float64, error) {
+	all, err := scrapeSamples(ctx, p, metric)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range all {
+		if s.labels["service"] == service {
+			out[s.labels["operation"]] += s.value
+		}
+	}
+	return out, nil
+}
+
+// scrape sums metric's samples by the value of label ("" sums them all
+// under "").
+func scrape(ctx context.Context, p *stack.Process, metric, label string) (map[string]float64, error) {
+	all, err := scrapeSamples(ctx, p, metric)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range all {
+		out[s.labels[label]] += s.value
+	}
+	return out, nil
+}
+
+func scrapeSamples(ctx context.Context, p *stack.Process, metric string) ([]sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	url := "http://" + stack.DialAddr(p.Addr) + "/metrics"
@@ -39,37 +68,44 @@ func awsRequests(ctx context.Context, p *stack.Process, metric, service string) 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	return parseRequests(resp.Body, metric, service)
+	return parseSamples(resp.Body, metric)
 }
 
-// parseRequests sums metric's samples by their operation label, for the
-// samples whose service label is service.
-func parseRequests(r io.Reader, metric, service string) (map[string]float64, error) {
-	out := map[string]float64{}
+// sample is one line of the text exposition format.
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// parseSamples reads metric's samples, with or without labels.
+func parseSamples(r io.Reader, metric string) ([]sample, error) {
+	var out []sample
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, metric+"{") {
+		rest, ok := strings.CutPrefix(line, metric)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
 			continue
 		}
-		end := strings.LastIndexByte(line, '}')
-		if end < 0 {
-			return nil, fmt.Errorf("unreadable sample %q", line)
-		}
-		labels := map[string]string{}
-		for _, kv := range strings.Split(line[len(metric)+1:end], ",") {
-			k, v, ok := strings.Cut(kv, "=")
-			if ok {
-				labels[k] = strings.Trim(v, `"`)
+		s := sample{labels: map[string]string{}}
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				return nil, fmt.Errorf("unreadable sample %q", line)
 			}
+			for _, kv := range strings.Split(rest[1:end], ",") {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					s.labels[k] = strings.Trim(v, `"`)
+				}
+			}
+			rest = rest[end+1:]
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		if err != nil {
 			return nil, fmt.Errorf("unreadable sample %q", line)
 		}
-		if labels["service"] == service {
-			out[labels["operation"]] += v
-		}
+		s.value = v
+		out = append(out, s)
 	}
 	return out, sc.Err()
 }

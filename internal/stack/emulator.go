@@ -108,7 +108,7 @@ func StartEmulator(addr string, onPut PutFunc) (*Emulator, error) {
 	e := &Emulator{
 		URL:        "http://" + ln.Addr().String(),
 		BackendURL: kumoBackend().URL,
-		srv:        &http.Server{Handler: bufferBodies(proxy), ReadHeaderTimeout: 10 * time.Second},
+		srv:        &http.Server{Handler: InMemoryBodies(proxy), ReadHeaderTimeout: 10 * time.Second},
 		done:       make(chan struct{}),
 	}
 	go func() {
@@ -118,20 +118,21 @@ func StartEmulator(addr string, onPut PutFunc) (*Emulator, error) {
 	return e, nil
 }
 
-// maxBufferedBody bounds the request bodies bufferBodies reads into memory;
+// maxBufferedBody bounds the request bodies InMemoryBodies reads into memory;
 // a larger one is streamed.
 const maxBufferedBody = 16 << 20
 
-// bufferBodies reads each request body into memory before the proxy
-// forwards it. Streamed, the body exposes the proxy's own transport to the
+// InMemoryBodies reads each request body into memory before next, a
+// reverse proxy, forwards it. Streamed, the body exposes the proxy's own transport to the
 // race libs/awsconfig guards the services against: kumo answers before the
 // transport's last read of the body, the transport closes its connection
 // under the response, and the proxy cuts the answer short. Measured: about
 // one ReceiveMessage in 20 drains of 2,000 messages came back truncated
 // ("ReverseProxy read error during body copy: use of closed network
 // connection"), and its messages stayed invisible for a visibility timeout.
-// In memory, the whole request leaves in one write.
-func bufferBodies(next http.Handler) http.Handler {
+// In memory, the whole request leaves in one write. Every proxy in front of
+// the emulator (tools/bench's latency proxy too) needs it.
+func InMemoryBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody && r.ContentLength > 0 && r.ContentLength <= maxBufferedBody {
 			b, err := io.ReadAll(r.Body)

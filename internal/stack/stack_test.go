@@ -549,11 +549,11 @@ func TestBackendURLServesTheSameEmulator(t *testing.T) {
 
 // The proxy hands its transport the body in memory (GetBody set, length
 // known), so the request leaves in one write, and forwards it unchanged.
-func TestBufferBodiesForwardsTheBodyFromMemory(t *testing.T) {
+func TestInMemoryBodiesForwardsTheBodyFromMemory(t *testing.T) {
 	var got []byte
 	var getBody bool
 	var length int64
-	h := bufferBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := InMemoryBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		getBody, length = r.GetBody != nil, r.ContentLength
 		got, _ = io.ReadAll(r.Body)
 	}))

@@ -249,15 +249,9 @@ func (c *Consumer) poll(ctx context.Context, slots chan struct{}, work chan<- ty
 		// a stall from here, not from a receive that ended before every
 		// worker got busy (or before a pause).
 		c.lastReceive.Store(time.Now().UnixNano())
-		n := 1
-	more:
-		for n < MaxReceive {
-			select {
-			case slots <- struct{}{}:
-				n++
-			default:
-				break more
-			}
+		n := c.fill(ctx, slots)
+		if n == 0 {
+			return
 		}
 		if c.isPaused() {
 			// S3 went down while this loop waited for slots.
@@ -300,6 +294,48 @@ func (c *Consumer) poll(ctx context.Context, slots chan struct{}, work chan<- ty
 			}
 		}
 	}
+}
+
+// receiveLinger is how long a receive loop holding some free slots waits
+// for more before it asks SQS. Under load, slots free one put at a time;
+// asking at once would fetch one or two messages per ReceiveMessage, each
+// call billed like a full one. An idle consumer has all its slots free and
+// never waits.
+const receiveLinger = 20 * time.Millisecond
+
+// fill takes the slots for one receive: the one already held, every other
+// one free now, and those freed within receiveLinger, up to MaxReceive. It
+// returns how many it holds, or 0 (holding none) when ctx ends.
+func (c *Consumer) fill(ctx context.Context, slots chan struct{}) int {
+	n := 1
+	for n < MaxReceive {
+		select {
+		case slots <- struct{}{}:
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	if n == MaxReceive {
+		return n
+	}
+	t := time.NewTimer(receiveLinger)
+	defer t.Stop()
+	for n < MaxReceive {
+		select {
+		case slots <- struct{}{}:
+			n++
+		case <-t.C:
+			return n
+		case <-ctx.Done():
+			for range n {
+				<-slots
+			}
+			return 0
+		}
+	}
+	return n
 }
 
 func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) {

@@ -325,10 +325,11 @@ func TestShutdownNeverDeletesAMessageWhoseObjectIsMissing(t *testing.T) {
 		if !strings.Contains(logs, `"msg":"shutdown timeout: abandoning in-flight messages to SQS"`) || !strings.Contains(logs, `"in_flight":1`) {
 			t.Errorf("abandonment not logged:\n%s", logs)
 		}
-		// One receive took the three messages; the second, long-polling
-		// when the stop came, was cancelled, and there was no third.
-		if n := len(q.Receives()); n != 2 {
-			t.Errorf("%d receives, want 2", n)
+		// One receive took the three messages; the loop's next turn,
+		// waiting for more free slots or long-polling when the stop came,
+		// ended there: nothing was received after the stop.
+		if n := len(q.Receives()); n < 1 || n > 2 {
+			t.Errorf("%d receives, want the one that took the messages and at most a cancelled one", n)
 		}
 	})
 }

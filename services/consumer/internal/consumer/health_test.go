@@ -208,3 +208,51 @@ func TestHealthStaysOKAfterALongBusySpell(t *testing.T) {
 		}
 	})
 }
+
+// Under load, slots free one put at a time. A receive loop gathers those
+// freed within receiveLinger before it asks, so each ReceiveMessage (billed
+// alike whatever it returns) fetches several messages, not one. Puts here
+// end 1 ms apart.
+func TestReceivesGatherFreedSlotsUnderLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var msgs []types.Message
+		for i := range 200 {
+			msgs = append(msgs, msg(fmt.Sprintf("m-%d", i), validBody))
+		}
+		q := newFakeQueue(msgs...)
+		s := newFakeStore()
+		var mu sync.Mutex
+		n := 0
+		s.hook = func(context.Context, string) error {
+			mu.Lock()
+			n++
+			d := time.Duration(n%10+1) * time.Millisecond
+			mu.Unlock()
+			time.Sleep(d)
+			return nil
+		}
+		opts := defaultOptions()
+		opts.Receivers = 1
+		r := startRig(t, q, s, nil, opts)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := len(r.d.Entries()); got != 200 {
+			t.Fatalf("%d of 200 stored", got)
+		}
+		var asked []int32
+		for _, in := range q.Receives() {
+			asked = append(asked, in.MaxNumberOfMessages)
+		}
+		// 200 messages, 10 at a time: 20 receives that return messages,
+		// and the long polls of an empty queue after them.
+		full := 0
+		for _, a := range asked {
+			if a == MaxReceive {
+				full++
+			}
+		}
+		if full < 15 {
+			t.Errorf("receives asked for %v: want nearly all for %d", asked, MaxReceive)
+		}
+	})
+}

@@ -7,7 +7,6 @@
 package stack
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/sivchari/kumo"
+
+	"github.com/devops-exam/msgpipe/internal/proxybody"
 )
 
 // ErrAddrInUse is wrapped by every error caused by a port that another
@@ -108,7 +109,7 @@ func StartEmulator(addr string, onPut PutFunc) (*Emulator, error) {
 	e := &Emulator{
 		URL:        "http://" + ln.Addr().String(),
 		BackendURL: kumoBackend().URL,
-		srv:        &http.Server{Handler: InMemoryBodies(proxy), ReadHeaderTimeout: 10 * time.Second},
+		srv:        &http.Server{Handler: proxybody.InMemory(proxy), ReadHeaderTimeout: 10 * time.Second},
 		done:       make(chan struct{}),
 	}
 	go func() {
@@ -116,36 +117,6 @@ func StartEmulator(addr string, onPut PutFunc) (*Emulator, error) {
 		_ = e.srv.Serve(ln)
 	}()
 	return e, nil
-}
-
-// maxBufferedBody bounds the request bodies InMemoryBodies reads into memory;
-// a larger one is streamed.
-const maxBufferedBody = 16 << 20
-
-// InMemoryBodies reads each request body into memory before next, a
-// reverse proxy, forwards it. Streamed, the body exposes the proxy's own transport to the
-// race libs/awsconfig guards the services against: kumo answers before the
-// transport's last read of the body, the transport closes its connection
-// under the response, and the proxy cuts the answer short. Measured: about
-// one ReceiveMessage in 20 drains of 2,000 messages came back truncated
-// ("ReverseProxy read error during body copy: use of closed network
-// connection"), and its messages stayed invisible for a visibility timeout.
-// In memory, the whole request leaves in one write. Every proxy in front of
-// the emulator (tools/bench's latency proxy too) needs it.
-func InMemoryBodies(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody && r.ContentLength > 0 && r.ContentLength <= maxBufferedBody {
-			b, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(b))
-			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-			r.ContentLength = int64(len(b))
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // plainPut recognises a successful path-style PutObject, which is how the

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/devops-exam/msgpipe/internal/stack"
+	"github.com/devops-exam/msgpipe/internal/proxybody"
 )
 
 // Delays are added before a call is forwarded. Zero means none.
@@ -54,7 +54,7 @@ func Start(target string, d Delays) (*Proxy, error) {
 		Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second},
 		ErrorLog:  log.New(io.Discard, "", 0),
 	}
-	p.srv = &http.Server{Handler: stack.InMemoryBodies(p.handler(rp)), ReadHeaderTimeout: 10 * time.Second}
+	p.srv = &http.Server{Handler: proxybody.InMemory(p.handler(rp)), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(p.done)
 		_ = p.srv.Serve(ln)

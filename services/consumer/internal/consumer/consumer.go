@@ -303,9 +303,13 @@ func (c *Consumer) poll(ctx context.Context, slots chan struct{}, work chan<- ty
 // never waits.
 const receiveLinger = 20 * time.Millisecond
 
-// fill takes the slots for one receive: the one already held, every other
-// one free now, and those freed within receiveLinger, up to MaxReceive. It
-// returns how many it holds, or 0 (holding none) when ctx ends.
+// fill takes the slots for one receive: the one already held and every
+// other one free now, up to MaxReceive; then, short of this loop's share of
+// the workers (all of them split between the loops, at most MaxReceive), it
+// waits up to receiveLinger for more. Waiting for a whole batch would idle
+// freed workers for the full linger when puts are slow and workers few; a
+// share keeps receives full enough without that. It returns how many slots
+// it holds, or 0 (holding none) when ctx ends.
 func (c *Consumer) fill(ctx context.Context, slots chan struct{}) int {
 	n := 1
 	for n < MaxReceive {
@@ -317,12 +321,13 @@ func (c *Consumer) fill(ctx context.Context, slots chan struct{}) int {
 		}
 		break
 	}
-	if n == MaxReceive {
+	share := min(MaxReceive, max(1, c.opts.Concurrency/c.opts.Receivers))
+	if n >= share {
 		return n
 	}
 	t := time.NewTimer(receiveLinger)
 	defer t.Stop()
-	for n < MaxReceive {
+	for n < share {
 		select {
 		case slots <- struct{}{}:
 			n++

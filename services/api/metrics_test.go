@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -38,17 +37,11 @@ func TestMetricsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(metricsList, metricslist.Format(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := metricslist.ReadFile(metricsList)
+	msg, err := metricslist.Check("api", metricsList, got, *update)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := metricslist.Diff(got, want); d != "" {
-		t.Fatalf("the api's metrics differ from %s:\n%sIf the change is meant, regenerate the lists: %s", metricsList, d, metricslist.Regenerate)
+	if msg != "" {
+		t.Fatal(msg)
 	}
 }

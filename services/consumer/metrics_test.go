@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,18 +65,12 @@ func TestMetricsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		if err := os.WriteFile(metricsList, metricslist.Format(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := metricslist.ReadFile(metricsList)
+	msg, err := metricslist.Check("consumer", metricsList, got, *update)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := metricslist.Diff(got, want); d != "" {
-		t.Fatalf("the consumer's metrics differ from %s:\n%sIf the change is meant, regenerate the lists: %s", metricsList, d, metricslist.Regenerate)
+	if msg != "" {
+		t.Fatal(msg)
 	}
 }
 

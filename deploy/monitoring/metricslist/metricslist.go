@@ -94,3 +94,21 @@ func Diff(got, want []metrics.Family) string {
 	}
 	return b.String()
 }
+
+// Check compares a service's exported families with its list at path and
+// returns a message naming each difference and the command that
+// regenerates the lists, or "" when they agree. With update it rewrites
+// the list from got instead.
+func Check(service, path string, got []metrics.Family, update bool) (string, error) {
+	if update {
+		return "", os.WriteFile(path, Format(got), 0o644)
+	}
+	want, err := ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if d := Diff(got, want); d != "" {
+		return fmt.Sprintf("the %s's metrics differ from %s:\n%sIf the change is meant, regenerate the lists: %s", service, path, d, Regenerate), nil
+	}
+	return "", nil
+}

@@ -55,3 +55,24 @@ func TestDiffNamesBothDirections(t *testing.T) {
 		t.Errorf("Diff = %q", d)
 	}
 }
+
+// Check names what differs and how to regenerate; with update it writes
+// the list, after which the same families agree with it.
+func TestCheckComparesOrUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.txt")
+	got := []metrics.Family{{Name: "msgpipe_x_total", Type: "counter"}}
+	if _, err := Check("svc", path, got, false); err == nil {
+		t.Error("a missing list: want an error")
+	}
+	if msg, err := Check("svc", path, got, true); err != nil || msg != "" {
+		t.Fatalf("update: %q, %v", msg, err)
+	}
+	if msg, err := Check("svc", path, got, false); err != nil || msg != "" {
+		t.Errorf("after update: %q, %v", msg, err)
+	}
+	renamed := []metrics.Family{{Name: "msgpipe_y_total", Type: "counter"}}
+	msg, err := Check("svc", path, renamed, false)
+	if err != nil || !strings.Contains(msg, "msgpipe_y_total") || !strings.Contains(msg, "msgpipe_x_total") || !strings.Contains(msg, Regenerate) {
+		t.Errorf("renamed metric: %q, %v", msg, err)
+	}
+}

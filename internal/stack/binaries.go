@@ -66,6 +66,22 @@ func FindOrBuild(ctx context.Context, dir string) (Binaries, error) {
 	return Build(ctx, root, dir)
 }
 
+// FindOrBuildTemp is FindOrBuild into a temporary directory, for a test
+// binary or a tool that needs the binaries for its whole run. Call cleanup
+// when done with them.
+func FindOrBuildTemp(ctx context.Context) (b Binaries, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "msgpipe-bin-")
+	if err != nil {
+		return Binaries{}, nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	if b, err = FindOrBuild(ctx, dir); err != nil {
+		cleanup()
+		return Binaries{}, nil, err
+	}
+	return b, cleanup, nil
+}
+
 // ModuleRoot finds the directory of the go.mod that encloses the working
 // directory.
 func ModuleRoot(ctx context.Context) (string, error) {

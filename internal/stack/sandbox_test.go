@@ -47,3 +47,32 @@ func TestFindBinariesInABazelSandbox(t *testing.T) {
 		t.Errorf("FindOrBuild with a missing binary = %v", err)
 	}
 }
+
+// FindOrBuildTemp takes binaries the environment names as they are, and its
+// cleanup leaves them alone; a failure leaves no temporary directory to
+// clean up.
+func TestFindOrBuildTempUsesNamedBinaries(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"api", "consumer"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv(EnvAPIBin, filepath.Join(dir, "api"))
+	t.Setenv(EnvConsumerBin, filepath.Join(dir, "consumer"))
+	b, cleanup, err := FindOrBuildTemp(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup()
+	if b.API != filepath.Join(dir, "api") || b.Consumer != filepath.Join(dir, "consumer") {
+		t.Errorf("binaries %+v, want the named ones", b)
+	}
+	if _, err := os.Stat(b.API); err != nil {
+		t.Errorf("cleanup removed a named binary: %v", err)
+	}
+	t.Setenv(EnvConsumerBin, "")
+	if _, cleanup, err := FindOrBuildTemp(t.Context()); err == nil || cleanup != nil {
+		t.Errorf("only one binary named: err %v, cleanup %v; want an error and nothing to clean", err, cleanup != nil)
+	}
+}

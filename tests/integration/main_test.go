@@ -41,16 +41,13 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "msgpipe-integration-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binaries, err = stack.FindOrBuild(ctx, dir); err != nil {
+	var cleanup func()
+	var err error
+	if binaries, cleanup, err = stack.FindOrBuildTemp(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: service binaries: %v\n", err)
 		return 1
 	}
+	defer cleanup()
 	// One emulator for the package: kumo's state is process-wide anyway,
 	// and every test names its own queue, bucket and parameter.
 	if emulator, err = stack.StartEmulator("127.0.0.1:0", nil); err != nil {

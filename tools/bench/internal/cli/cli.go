@@ -137,15 +137,11 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 		return usageError{fmt.Errorf("-loadgen %q: want wrk, go or auto", *loadgenName)}
 	}
 
-	dir, err := os.MkdirTemp("", "msgpipe-bench-")
+	bins, cleanup, err := stack.FindOrBuildTemp(ctx)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	bins, err := stack.FindOrBuild(ctx, dir)
-	if err != nil {
-		return err
-	}
+	defer cleanup()
 	var logw io.Writer
 	if *logs {
 		logw = stderr

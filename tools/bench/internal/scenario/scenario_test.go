@@ -20,17 +20,12 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "msgpipe-bench-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bins, err := stack.FindOrBuild(ctx, dir)
+	bins, cleanup, err := stack.FindOrBuildTemp(ctx)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "scenario: service binaries: %v\n", err)
 		return 1
 	}
+	defer cleanup()
 	if env, err = NewEnv(bins, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "scenario: emulator: %v\n", err)
 		return 1

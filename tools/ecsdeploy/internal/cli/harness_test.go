@@ -32,17 +32,12 @@ func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 func testMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "ecsdeploy-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bins, err := stack.FindOrBuild(ctx, dir)
+	bins, cleanup, err := stack.FindOrBuildTemp(ctx)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ecsdeploy tests: service binaries: %v\n", err)
 		return 1
 	}
+	defer cleanup()
 	name := "ecsdeploy-" + strings.ToLower(strings.ReplaceAll(time.Now().Format("150405.000000"), ".", ""))
 	pipeline, err = stack.Start(ctx, stack.Options{
 		Names:    stack.Names{Queue: name, Bucket: name, Parameter: "/" + name + "/token"},

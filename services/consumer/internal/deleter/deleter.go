@@ -59,6 +59,9 @@ type Options struct {
 type pending struct {
 	Entry
 	attempts int
+	// interrupted is set when a call carrying the entry was cancelled by
+	// Close: SQS may have deleted the message before the answer was lost.
+	interrupted bool
 }
 
 // Deleter batches deletes for one queue. Add is safe for concurrent use;
@@ -248,6 +251,9 @@ func (d *Deleter) send(ctx context.Context, batch []pending) []pending {
 	if err != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// Cancelled by Close, not refused by SQS: the entries go to the
 		// final flush without using up an attempt.
+		for i := range batch {
+			batch[i].interrupted = true
+		}
 		return batch
 	}
 	if err != nil {
@@ -276,6 +282,13 @@ func (d *Deleter) send(ctx context.Context, batch []pending) []pending {
 		answered[i] = true
 		p := batch[i]
 		reason := fmt.Sprintf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
+		if f.SenderFault && p.interrupted && aws.ToString(f.Code) == receiptHandleIsInvalid {
+			// The cancelled call most likely deleted it: a deleted message's
+			// handle is no longer valid. Should it not have, the message
+			// comes back, finds its object stored and is deleted then.
+			d.logEntry(p.Entry, slog.LevelInfo, "delete interrupted at shutdown; the receipt handle is no longer valid, so the interrupted call most likely deleted the message", "reason", reason)
+			continue
+		}
 		if f.SenderFault {
 			// The request itself is wrong, typically a receipt handle that
 			// expired because the message was redelivered; trying the same
@@ -292,6 +305,10 @@ func (d *Deleter) send(ctx context.Context, batch []pending) []pending {
 	}
 	return retry
 }
+
+// receiptHandleIsInvalid is SQS's error code for a receipt handle that
+// names no message in flight.
+const receiptHandleIsInvalid = "ReceiptHandleIsInvalid"
 
 func (d *Deleter) again(retry []pending, p pending, reason string) []pending {
 	p.attempts++

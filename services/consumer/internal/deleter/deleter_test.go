@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -379,4 +380,58 @@ func (s *slowSQS) DeleteMessageBatch(ctx context.Context, _ *sqs.DeleteMessageBa
 	s.started <- struct{}{}
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+// A call that Close cancels may have deleted its messages before the
+// answer was lost; when the final flush then hears ReceiptHandleIsInvalid
+// for them, that is the likely reason, not a failure, and it is not logged
+// as one. The same answer for an entry whose call was not interrupted
+// still is.
+func TestInvalidHandleAfterAnInterruptedCallIsNotAFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &deletesThenHangs{started: make(chan struct{}, 10)}
+		failed := prometheus.NewCounter(prometheus.CounterOpts{Name: "failed"})
+		logs := &bytes.Buffer{}
+		d := New(f, "http://sqs/q", Options{FlushInterval: 100 * time.Millisecond, Failed: failed,
+			Logger: logging.New(logs, slog.LevelDebug, "test")})
+		go d.Run()
+		d.Add(Entry{MessageID: "m-0", ReceiptHandle: "rh-0"})
+		<-f.started // SQS deleted m-0; its answer never comes
+		d.Add(Entry{MessageID: "m-1", ReceiptHandle: "rh-stale"})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		d.Close(ctx)
+		if v := testutil.ToFloat64(failed); v != 1 {
+			t.Errorf("failed = %v, want 1 (m-1 only)", v)
+		}
+		out := logs.String()
+		if !strings.Contains(out, `"msg":"delete interrupted at shutdown`) || !strings.Contains(out, `"message_id":"m-0"`) {
+			t.Errorf("m-0 not logged as most likely deleted:\n%s", out)
+		}
+		if strings.Count(out, `"msg":"delete failed, message will be redelivered"`) != 1 || !strings.Contains(out, `"message_id":"m-1","reason":"ReceiptHandleIsInvalid`) {
+			t.Errorf("want exactly m-1 logged as failed:\n%s", out)
+		}
+	})
+}
+
+// deletesThenHangs deletes on its first call and never answers it, as when
+// SQS has done the work and the response is cut off; later calls find
+// every handle invalid.
+type deletesThenHangs struct {
+	started chan struct{}
+	calls   atomic.Int64
+}
+
+func (f *deletesThenHangs) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	if f.calls.Add(1) == 1 {
+		f.started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	out := &sqs.DeleteMessageBatchOutput{}
+	for _, e := range in.Entries {
+		out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("ReceiptHandleIsInvalid"),
+			Message: aws.String("The receipt handle is not valid"), SenderFault: true})
+	}
+	return out, nil
 }

@@ -36,6 +36,13 @@ type Options struct {
 
 	// ReadyTimeout bounds the wait for both /health endpoints (10s).
 	ReadyTimeout time.Duration
+
+	// DeferConsumer leaves the consumer to a later StartConsumer, for a
+	// caller that fills the queue first. Starting it and stopping it again
+	// would not do: SQS (and the emulator) may hand the first messages
+	// sent to a long poll the stopped consumer cancelled a moment before,
+	// and they would wait out a visibility timeout.
+	DeferConsumer bool
 }
 
 // Stack is a running local pipeline.
@@ -61,8 +68,8 @@ const (
 )
 
 // Start serves the emulator (unless given one), provisions the resources,
-// starts the api and the consumer and waits until both answer /health. On
-// error everything it started is stopped again.
+// starts the api and the consumer (unless DeferConsumer) and waits until
+// they answer /health. On error everything it started is stopped again.
 func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	if opts.Binaries.API == "" || opts.Binaries.Consumer == "" {
 		return nil, errors.New("stack: both service binaries are required")
@@ -131,8 +138,10 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return nil, err
 	}
 	s.APIURL = "http://" + DialAddr(s.API.Addr)
-	if s.Consumer, err = s.StartConsumer(rctx); err != nil {
-		return nil, err
+	if !opts.DeferConsumer {
+		if s.Consumer, err = s.StartConsumer(rctx); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

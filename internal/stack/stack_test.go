@@ -545,3 +545,35 @@ func TestBackendURLServesTheSameEmulator(t *testing.T) {
 		t.Fatalf("the queue made through the proxy, read through the backend: %+v, %v", d, err)
 	}
 }
+
+// With DeferConsumer only the api runs until StartConsumer, so a caller
+// can fill the queue before anything receives from it.
+func TestStackDefersTheConsumer(t *testing.T) {
+	e := startEmulator(t, nil)
+	var logs testkit.Buffer
+	bin := fakeBinary(t)
+	st, err := Start(t.Context(), Options{
+		Emulator:      e,
+		Names:         uniqueNames(t),
+		Binaries:      Binaries{API: bin, Consumer: bin},
+		APIEnv:        map[string]string{fakeEnv: "api"},
+		ConsumerEnv:   map[string]string{fakeEnv: "consumer"},
+		Logs:          &logs,
+		DeferConsumer: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Consumer != nil || strings.Contains(logs.String(), "fake consumer") {
+		t.Fatalf("consumer started before StartConsumer:\n%s", logs.String())
+	}
+	if _, err := st.StartConsumer(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "consumer | fake consumer listening") {
+		t.Errorf("consumer did not start:\n%s", logs.String())
+	}
+}

@@ -203,11 +203,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// One loop at a time gathers the slots for its next receive; the
+	// others' receives run meanwhile. Gathering in turn, not all at once,
+	// lets each receive ask for a full batch under load instead of a
+	// share of the freed workers each.
+	gather := make(chan struct{}, 1)
 	for range c.opts.Receivers {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
-			c.poll(ctx, slots, work)
+			c.poll(ctx, slots, gather, work)
 		}()
 	}
 	loops.Wait()
@@ -234,15 +239,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 // once: while one waits on a slow receive, another asks for the slots that
 // freed up meanwhile, so a slow SQS does not shrink the batches to the
 // few slots free at one instant.
-func (c *Consumer) poll(ctx context.Context, slots chan struct{}, work chan<- types.Message) {
+func (c *Consumer) poll(ctx context.Context, slots, gather chan struct{}, work chan<- types.Message) {
 	backoff := receiveBackoffMin
 	for {
 		if !c.waitResumed(ctx) {
 			return
 		}
 		select {
+		case gather <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			<-gather
 			return
 		}
 		// A receive is due from the moment a slot is free: /health counts
@@ -250,6 +261,7 @@ func (c *Consumer) poll(ctx context.Context, slots chan struct{}, work chan<- ty
 		// worker got busy (or before a pause).
 		c.lastReceive.Store(time.Now().UnixNano())
 		n := c.fill(ctx, slots)
+		<-gather
 		if n == 0 {
 			return
 		}
@@ -304,12 +316,9 @@ func (c *Consumer) poll(ctx context.Context, slots chan struct{}, work chan<- ty
 const receiveLinger = 20 * time.Millisecond
 
 // fill takes the slots for one receive: the one already held and every
-// other one free now, up to MaxReceive; then, short of this loop's share of
-// the workers (all of them split between the loops, at most MaxReceive), it
-// waits up to receiveLinger for more. Waiting for a whole batch would idle
-// freed workers for the full linger when puts are slow and workers few; a
-// share keeps receives full enough without that. It returns how many slots
-// it holds, or 0 (holding none) when ctx ends.
+// other one free now, up to MaxReceive; short of a full batch, it waits up
+// to receiveLinger for more to free up. It returns how many slots it holds,
+// or 0 (holding none) when ctx ends.
 func (c *Consumer) fill(ctx context.Context, slots chan struct{}) int {
 	n := 1
 	for n < MaxReceive {
@@ -321,13 +330,12 @@ func (c *Consumer) fill(ctx context.Context, slots chan struct{}) int {
 		}
 		break
 	}
-	share := min(MaxReceive, max(1, c.opts.Concurrency/c.opts.Receivers))
-	if n >= share {
+	if n == MaxReceive {
 		return n
 	}
 	t := time.NewTimer(receiveLinger)
 	defer t.Stop()
-	for n < share {
+	for n < MaxReceive {
 		select {
 		case slots <- struct{}{}:
 			n++

@@ -144,9 +144,10 @@ func (q *slowQueue) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageIn
 	return q.fakeQueue.ReceiveMessage(ctx, in, o...)
 }
 
-// Several receive loops share the workers: with a slow SQS their receives
-// are in flight at once, every message is stored, and together they never
-// ask for more messages than there are free workers.
+// Several receive loops share the workers: with a slow SQS and more workers
+// than one receive can fill, their receives are in flight at once, every
+// message is stored, and together they never ask for more messages than
+// there are free workers.
 func TestReceiversShareTheWorkers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var msgs []types.Message
@@ -155,11 +156,12 @@ func TestReceiversShareTheWorkers(t *testing.T) {
 		}
 		d := &fakeDeleter{}
 		q := &slowQueue{fakeQueue: *newFakeQueue(msgs...), latency: 2 * time.Second}
-		q.limit = 10
+		q.limit = 30
 		q.finished = func() int { return len(d.Entries()) }
 		s := newFakeStore()
 		s.hook = func(context.Context, string) error { time.Sleep(100 * time.Millisecond); return nil }
 		opts := defaultOptions()
+		opts.Concurrency = 30
 		opts.Receivers = 3
 		r := startRigOn(t, q, nil, s, d, opts)
 		time.Sleep(5 * time.Minute)
@@ -170,8 +172,8 @@ func TestReceiversShareTheWorkers(t *testing.T) {
 		if q.most != 3 {
 			t.Errorf("%d receives in flight at most, want 3", q.most)
 		}
-		if s.maxSeen > 10 {
-			t.Errorf("%d puts at once with 10 workers", s.maxSeen)
+		if s.maxSeen > 30 {
+			t.Errorf("%d puts at once with 30 workers", s.maxSeen)
 		}
 		if len(q.overAsk) > 0 {
 			t.Errorf("asked for more than free workers: %v", q.overAsk)

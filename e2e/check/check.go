@@ -45,8 +45,11 @@ type SQSAPI interface {
 
 // Defaults.
 const (
-	DefaultTimeout  = 60 * time.Second
-	DefaultPoll     = time.Second
+	DefaultTimeout = 60 * time.Second
+	DefaultPoll    = time.Second
+	// firstPoll is the wait before the second look for the object; each
+	// wait after doubles, up to Poll.
+	firstPoll       = 10 * time.Millisecond
 	DefaultProgress = 5 * time.Second
 	// maxScanned bounds the objects read while looking for refused
 	// markers, so a busy bucket cannot make the check run for ever.
@@ -67,7 +70,7 @@ type Config struct {
 	SQS  SQSAPI // used only with QueueURL
 
 	Timeout  time.Duration // how long to wait for the object (60s)
-	Poll     time.Duration // how often to look for it (1s)
+	Poll     time.Duration // how often to look for it, at most (1s); the first looks come sooner
 	Progress time.Duration // how often to say it is still waiting (5s)
 
 	Out io.Writer
@@ -388,8 +391,12 @@ func (r *run) waitForObject(ctx context.Context, id string, sendStart, accepted 
 	began := r.Now()
 	nextProgress := r.Progress
 	var lastErr error
-	tick := time.NewTicker(r.Poll)
-	defer tick.Stop()
+	// The pipeline stores a message in milliseconds, so the first looks
+	// come quickly and space out to Poll: a check against a local stack
+	// reports the real processing time, not one poll interval.
+	wait := min(firstPoll, r.Poll)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		for _, key := range keys {
 			body, err := r.get(ctx, key)
@@ -415,8 +422,10 @@ func (r *run) waitForObject(ctx context.Context, id string, sendStart, accepted 
 		select {
 		case <-ctx.Done():
 			return "", nil, fail(3, StepWait, "interrupted: %v", context.Cause(ctx))
-		case <-tick.C:
+		case <-timer.C:
 		}
+		wait = min(2*wait, r.Poll)
+		timer.Reset(wait)
 	}
 }
 

@@ -342,3 +342,20 @@ func TestSeconds(t *testing.T) {
 		}
 	}
 }
+
+// The object shows up a moment after the 200, as it does from the real
+// pipeline: the check looks again soon after, not a whole Poll later, so
+// it reports the real processing time. With Poll set to an hour and a
+// Timeout of 30 s, only looks that come sooner can find it.
+func TestFirstLooksComeBeforePoll(t *testing.T) {
+	f, cfg := newFakePipeline(t)
+	f.delay = 30 * time.Millisecond
+	cfg.Poll, cfg.Timeout, cfg.Progress = time.Hour, 30*time.Second, time.Hour
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	cfg.Out = &out
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatalf("check failed: %v\n%s", err, out.String())
+	}
+}

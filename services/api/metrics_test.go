@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/devops-exam/msgpipe/deploy/monitoring/metricslist"
-	"github.com/devops-exam/msgpipe/libs/metrics"
 )
 
 var update = flag.Bool("update", false, "rewrite the metrics list from the registry run builds")
@@ -20,14 +19,7 @@ var metricsList = filepath.Join("..", "..", "deploy", "monitoring", "metrics", "
 // list is regenerated, and then the monitoring test fails for every rule or
 // panel still using the old name.
 func TestMetricsList(t *testing.T) {
-	captured := make(chan *metrics.Registry, 1)
-	orig := newRegistry
-	newRegistry = func() *metrics.Registry {
-		r := orig()
-		captured <- r
-		return r
-	}
-	t.Cleanup(func() { newRegistry = orig })
+	captured := metricslist.Capture(t.Cleanup, &newRegistry)
 
 	s := newStack(t)
 	_, _, stop, _ := start(t, s.env(nil))

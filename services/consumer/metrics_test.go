@@ -17,7 +17,6 @@ import (
 	"github.com/devops-exam/msgpipe/internal/kumotest"
 	"github.com/devops-exam/msgpipe/internal/testkit"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
-	"github.com/devops-exam/msgpipe/libs/metrics"
 )
 
 var update = flag.Bool("update", false, "rewrite the metrics list from the registry run builds")
@@ -31,14 +30,7 @@ var metricsList = filepath.Join("..", "..", "deploy", "monitoring", "metrics", "
 // list is regenerated, and then the monitoring test fails for every rule or
 // panel still using the old name.
 func TestMetricsList(t *testing.T) {
-	captured := make(chan *metrics.Registry, 1)
-	orig := newRegistry
-	newRegistry = func() *metrics.Registry {
-		r := orig()
-		captured <- r
-		return r
-	}
-	t.Cleanup(func() { newRegistry = orig })
+	captured := metricslist.Capture(t.Cleanup, &newRegistry)
 
 	env := kumotest.Start(t)
 	awsEnv(t, env.URL)

@@ -112,3 +112,22 @@ func Check(service, path string, got []metrics.Family, update bool) (string, err
 	}
 	return "", nil
 }
+
+// Capture replaces *newRegistry, a service's registry constructor, with
+// one that also hands each registry it builds to the returned channel, so
+// a test can run the service as main does and read what it registered. The
+// cleanup puts the constructor back.
+func Capture(cleanup func(func()), newRegistry *func() *metrics.Registry) <-chan *metrics.Registry {
+	captured := make(chan *metrics.Registry, 1)
+	orig := *newRegistry
+	*newRegistry = func() *metrics.Registry {
+		r := orig()
+		select {
+		case captured <- r:
+		default: // one not yet read is kept; a build never blocks
+		}
+		return r
+	}
+	cleanup(func() { *newRegistry = orig })
+	return captured
+}

@@ -76,3 +76,28 @@ func TestCheckComparesOrUpdates(t *testing.T) {
 		t.Errorf("renamed metric: %q, %v", msg, err)
 	}
 }
+
+// Capture hands over the registry the constructor builds and puts the
+// constructor back at cleanup.
+func TestCapture(t *testing.T) {
+	built := metrics.NewRegistry()
+	newRegistry := func() *metrics.Registry { return built }
+	var undo func()
+	got := Capture(func(f func()) { undo = f }, &newRegistry)
+	if r := newRegistry(); r != built {
+		t.Fatal("the wrapped constructor returned another registry")
+	}
+	if r := <-got; r != built {
+		t.Error("the captured registry is not the one built")
+	}
+	newRegistry()
+	newRegistry() // the channel is full: this build must not block
+	undo()
+	<-got
+	newRegistry()
+	select {
+	case <-got:
+		t.Error("the constructor still captures after cleanup")
+	default:
+	}
+}

@@ -31,6 +31,27 @@ func (c *countingBatch) DeleteMessageBatch(_ context.Context, in *sqs.DeleteMess
 	return out, nil
 }
 
+// drain runs a consumer over q until b.N messages are deleted and reports
+// messages per second from its start.
+func drain(b *testing.B, q Queue, s Store, opts Options) {
+	batch := &countingBatch{want: int64(b.N), done: make(chan struct{})}
+	del := deleter.New(batch, "q", deleter.Options{FlushInterval: 5 * time.Millisecond})
+	go del.Run()
+	c := New(q, s, del, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ResetTimer()
+	start := time.Now()
+	runDone := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(runDone) }()
+	<-batch.done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	<-runDone
+	del.Close(context.Background())
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
 // BenchmarkPipeline pushes b.N messages through the consumer's whole
 // path (receive, re-validate, encode, put, batched delete) with in-memory
 // SQS and S3, measuring the consumer's own cost per message.
@@ -43,25 +64,10 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 			q := newFakeQueue(msgs...)
 			q.longPoll = true
-			batch := &countingBatch{want: int64(b.N), done: make(chan struct{})}
-			del := deleter.New(batch, "q", deleter.Options{FlushInterval: 5 * time.Millisecond})
-			go del.Run()
 			opts := defaultOptions()
 			opts.Concurrency = workers
-			c := New(q, newFakeStore(), del, opts)
-			ctx, cancel := context.WithCancel(context.Background())
 			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			runDone := make(chan struct{})
-			go func() { _ = c.Run(ctx); close(runDone) }()
-			<-batch.done
-			elapsed := time.Since(start)
-			b.StopTimer()
-			cancel()
-			<-runDone
-			del.Close(context.Background())
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+			drain(b, q, newFakeStore(), opts)
 		})
 	}
 }
@@ -91,25 +97,10 @@ func BenchmarkPipelineLatency(b *testing.B) {
 			q.longPoll = true
 			s := newFakeStore()
 			s.hook = func(context.Context, string) error { time.Sleep(25 * time.Millisecond); return nil }
-			batch := &countingBatch{want: int64(b.N), done: make(chan struct{})}
-			del := deleter.New(batch, "q", deleter.Options{FlushInterval: 5 * time.Millisecond})
-			go del.Run()
 			opts := defaultOptions()
 			opts.Concurrency = tc.workers
 			opts.Receivers = tc.receivers
-			c := New(q, s, del, opts)
-			ctx, cancel := context.WithCancel(context.Background())
-			b.ResetTimer()
-			start := time.Now()
-			runDone := make(chan struct{})
-			go func() { _ = c.Run(ctx); close(runDone) }()
-			<-batch.done
-			elapsed := time.Since(start)
-			b.StopTimer()
-			cancel()
-			<-runDone
-			del.Close(context.Background())
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+			drain(b, q, s, opts)
 		})
 	}
 }

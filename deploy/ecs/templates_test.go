@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"net"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,14 +312,10 @@ func TestHealthCheckCommandAgainstTheRealBinaries(t *testing.T) {
 					e[k] = v
 				}
 			}
-			for _, k := range []string{"HTTP_ADDR", "METRICS_ADDR"} {
-				if _, ok := e[k]; ok {
-					addr, err := stack.FreeAddr()
-					if err != nil {
-						t.Fatal(err)
-					}
-					e[k] = addr
-				}
+			// StartOnFreePort picks HTTP_ADDR and retries a port taken in
+			// the meantime; the metrics listener needs no known port.
+			if _, ok := e["METRICS_ADDR"]; ok {
+				e["METRICS_ADDR"] = "127.0.0.1:0"
 			}
 			e["AWS_REGION"] = stack.Region
 			e["AWS_ENDPOINT_URL"] = em.URL
@@ -328,16 +325,14 @@ func TestHealthCheckCommandAgainstTheRealBinaries(t *testing.T) {
 				t.Fatalf("health check runs %s, the image's binary is /app/%s", c.HealthCheck.Command[1], filepath.Base(bin))
 			}
 			logs := &testkit.Buffer{}
-			p, err := stack.StartProcess(stack.ServiceSpec{Name: svc, Bin: bin, Addr: e["HTTP_ADDR"], Env: e, Logs: logs})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _, _ = p.Stop(5 * time.Second) })
 			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 			defer wcancel()
-			if err := p.WaitHealthy(wctx); err != nil {
+			p, err := stack.StartOnFreePort(wctx, stack.ServiceSpec{Name: svc, Bin: bin, Env: e}, func() io.Writer { return logs })
+			if err != nil {
 				t.Fatalf("%s did not start with the template's environment: %v\n%s", svc, err, logs.String())
 			}
+			t.Cleanup(func() { _, _ = p.Stop(5 * time.Second) })
+			e["HTTP_ADDR"] = p.Addr
 			healthCmd := func(addr string) (int, string) {
 				args := c.HealthCheck.Command[2:]
 				cmd := exec.CommandContext(ctx, bin, args...)

@@ -40,14 +40,6 @@ type Result struct {
 	Latencies []time.Duration
 }
 
-// Rate is answered requests per second.
-func (r Result) Rate() float64 {
-	if r.Elapsed <= 0 {
-		return 0
-	}
-	return float64(r.Requests) / r.Elapsed.Seconds()
-}
-
 // Quantile returns the q-quantile (0 ≤ q ≤ 1) of the latencies, by the
 // nearest-rank method.
 func (r Result) Quantile(q float64) time.Duration {

@@ -20,6 +20,7 @@ type Buffer struct {
 	buf []byte
 
 	flushMu sync.Mutex // serialises writes to w, so lines keep their order
+	spare   []byte     // guarded by flushMu: the buffer written last, reused
 
 	stop chan struct{}
 	done chan struct{}
@@ -35,7 +36,8 @@ const (
 // NewBuffer returns a Buffer writing to w every interval, or sooner once
 // maxBytes are waiting.
 func NewBuffer(w io.Writer, interval time.Duration, maxBytes int) *Buffer {
-	b := &Buffer{w: w, maxBytes: maxBytes, buf: make([]byte, 0, maxBytes), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &Buffer{w: w, maxBytes: maxBytes, buf: make([]byte, 0, maxBytes), spare: make([]byte, 0, maxBytes),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go b.loop(interval)
 	return b
 }
@@ -59,11 +61,15 @@ func (b *Buffer) Flush() {
 	defer b.flushMu.Unlock()
 	b.mu.Lock()
 	out := b.buf
-	b.buf = make([]byte, 0, b.maxBytes)
-	b.mu.Unlock()
-	if len(out) > 0 {
-		_, _ = b.w.Write(out)
+	if len(out) == 0 {
+		b.mu.Unlock()
+		return
 	}
+	// Two buffers take turns: an idle service's timer allocates nothing.
+	b.buf = b.spare
+	b.mu.Unlock()
+	_, _ = b.w.Write(out)
+	b.spare = out[:0]
 }
 
 func (b *Buffer) loop(interval time.Duration) {

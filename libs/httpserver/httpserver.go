@@ -80,10 +80,29 @@ type ErrorBody struct {
 
 // WriteJSON writes v as the response body with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteJSONBody writes body, already JSON, with status and the same headers
+// as WriteJSON.
+func WriteJSONBody(w http.ResponseWriter, status int, body []byte) {
+	setJSONHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// The header values are shared, not built per response: net/http only
+// reads them, and Header.Add would copy before appending (len == cap).
+var (
+	jsonContentType = []string{"application/json"}
+	noSniff         = []string{"nosniff"}
+)
+
+func setJSONHeaders(h http.Header) {
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = noSniff
 }
 
 // WriteError writes {"error": msg, "details": details} with status; details

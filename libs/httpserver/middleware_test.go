@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,31 @@ func TestAccessLogRecordsStatusButNotSecrets(t *testing.T) {
 	if strings.Contains(buf.String(), "s3cret") {
 		t.Errorf("secret logged: %s", buf.String())
 	}
+}
+
+func TestAccessLogCarriesWhatTheHandlerAdds(t *testing.T) {
+	var buf bytes.Buffer
+	h := AccessLog(slog.New(slog.NewJSONHandler(&buf, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		AddLogAttrs(r.Context(), slog.String("message_id", "m-1"))
+		AddLogAttrs(r.Context(), slog.Int("entries", 2))
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/api/message", nil))
+
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one line per request, got %d: %s", len(lines), buf.String())
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+		t.Fatalf("%v: %s", err, lines[0])
+	}
+	if line["msg"] != "request" || line["message_id"] != "m-1" || line["entries"] != float64(2) || line["status"] != float64(http.StatusOK) {
+		t.Errorf("line %v", line)
+	}
+}
+
+func TestAddLogAttrsOutsideAccessLogDoesNothing(t *testing.T) {
+	AddLogAttrs(context.Background(), slog.String("k", "v")) // must not panic
 }
 
 func TestStatusWriterDefaultsToOKAndUnwraps(t *testing.T) {

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/devops-exam/msgpipe/libs/httpserver"
 	"github.com/devops-exam/msgpipe/libs/logging"
 	"github.com/devops-exam/msgpipe/libs/message"
 	"github.com/devops-exam/msgpipe/libs/metrics"
@@ -137,8 +139,25 @@ func TestPostMessageQueuesAValidMessage(t *testing.T) {
 	if len(e.pub.published) != 1 || e.pub.published[0] != want {
 		t.Fatalf("published %+v", e.pub.published)
 	}
-	if !strings.Contains(e.logs.String(), `"request_id":"trace-abc"`) || !strings.Contains(e.logs.String(), `"message_id":"msg-0001"`) {
-		t.Errorf("logs lack ids:\n%s", e.logs)
+	// One line per accepted message: the access log line, with both ids.
+	lines := strings.Split(strings.TrimSpace(e.logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"msg":"request"`) ||
+		!strings.Contains(lines[0], `"request_id":"trace-abc"`) || !strings.Contains(lines[0], `"message_id":"msg-0001"`) {
+		t.Errorf("want one access log line with both ids, got:\n%s", e.logs)
+	}
+}
+
+// writeQueued skips reflection on the hot path; what it writes must be
+// exactly what the general path writes, for any id.
+func TestWriteQueuedMatchesWriteJSON(t *testing.T) {
+	for _, id := range []string{"0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "msg-0001", `q"uote`, "back\\slash", "<tag>&", "ctl\x01", "é", ""} {
+		fast, general := httptest.NewRecorder(), httptest.NewRecorder()
+		writeQueued(fast, id)
+		httpserver.WriteJSON(general, http.StatusOK, QueuedResponse{Status: "queued", MessageID: id})
+		if fast.Body.String() != general.Body.String() || fast.Code != general.Code ||
+			!reflect.DeepEqual(fast.Header(), general.Header()) {
+			t.Errorf("id %q: fast %d %v %q, general %d %v %q", id, fast.Code, fast.Header(), fast.Body, general.Code, general.Header(), general.Body)
+		}
 	}
 }
 

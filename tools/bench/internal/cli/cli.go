@@ -161,16 +161,16 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "api %s sqs+%s (%s, %d clients): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.1f µs CPU/request, %d accepted, %d refused, SQS requests per 1000 messages: %s\n",
-				describe(settings), *sqsLat, r.Loadgen, r.Clients, r.RPS, r.P50Ms, r.P99Ms, r.CPUPerRequestUs, r.Accepted, r.Refused, rates(r.SQSPer1000))
+			fmt.Fprintf(stdout, "api %s sqs+%s (%s, %d clients): %.0f req/s, p50 %.2f ms, p99 %.2f ms, %.1f µs CPU/request (emulator %.1f, wrk %.1f), %d accepted, %d refused, SQS requests per 1000 messages: %s\n",
+				describe(settings), *sqsLat, r.Loadgen, r.Clients, r.RPS, r.P50Ms, r.P99Ms, r.CPUPerRequestUs, r.EmulatorCPUPerRequestUs, r.WrkCPUPerRequestUs, r.Accepted, r.Refused, rates(r.SQSPer1000))
 			res = r
 		case "drain":
 			r, err := scenario.Drain(ctx, e, scenario.DrainConfig{Messages: *messages, Runs: *runs, Delays: delays, Env: settings})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d (receive errors %d, failures %v), %.1f µs CPU/msg, SQS requests per 1000: %s; S3: %s\n",
-				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.ReceiveErrors, r.Failed, r.CPUPerMessageUs, rates(r.SQSPer1000), rates(r.S3Per1000))
+			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d (receive errors %d, failures %v), %.1f µs CPU/msg (emulator %.1f), SQS requests per 1000: %s; S3: %s\n",
+				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.ReceiveErrors, r.Failed, r.CPUPerMessageUs, r.EmulatorCPUPerMessageUs, rates(r.SQSPer1000), rates(r.S3Per1000))
 			res = r
 		}
 		if *record != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -45,7 +46,12 @@ type APIResult struct {
 	P50Ms           float64           `json:"p50_ms"`
 	P99Ms           float64           `json:"p99_ms"`
 	CPUPerRequestUs float64           `json:"cpu_per_request_us"`
-	SQSPer1000      []OpRate          `json:"sqs_per_1000"`
+	// What the rest of the machine spent per request on the same cores:
+	// the emulator (this process; with the Go load generator, that too)
+	// and wrk. With the api's share they are the whole CPU budget.
+	EmulatorCPUPerRequestUs float64  `json:"emulator_cpu_per_request_us"`
+	WrkCPUPerRequestUs      float64  `json:"wrk_cpu_per_request_us,omitempty"`
+	SQSPer1000              []OpRate `json:"sqs_per_1000"`
 }
 
 // warmup requests fetch the token, open connections and size the pools
@@ -99,6 +105,10 @@ func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
 	if err != nil {
 		return APIResult{}, err
 	}
+	self0, err := proccpu.Time(os.Getpid())
+	if err != nil {
+		return APIResult{}, err
+	}
 	out := APIResult{Scenario: "api", Clients: cfg.Clients, Env: cfg.Env, SQSLatencyMs: ms(cfg.Delays.SQS)}
 	if cfg.Wrk {
 		r, err := wrk.Run(ctx, wrk.Config{URL: lc.URL, Body: bodies[0], Connections: cfg.Clients, Threads: 2, Duration: cfg.Duration})
@@ -108,6 +118,7 @@ func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
 		out.Loadgen = "wrk"
 		out.Requests, out.Refused, out.Seconds = r.Requests, r.Non2xx, r.Elapsed.Seconds()
 		out.P50Ms, out.P99Ms = ms(r.P50), ms(r.P99)
+		out.WrkCPUPerRequestUs = perRequestUs(r.CPU, out.Requests)
 	} else {
 		lc.Clients, lc.Duration, lc.MaxRequests = cfg.Clients, cfg.Duration, cfg.MaxRequests
 		r, err := loadgen.Run(ctx, lc)
@@ -122,6 +133,10 @@ func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
 	if err != nil {
 		return APIResult{}, err
 	}
+	self1, err := proccpu.Time(os.Getpid())
+	if err != nil {
+		return APIResult{}, err
+	}
 	after, err := awsRequests(ctx, st.API, metric, "SQS")
 	if err != nil {
 		return APIResult{}, err
@@ -130,9 +145,8 @@ func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
 	if out.Seconds > 0 {
 		out.RPS = float64(out.Accepted) / out.Seconds
 	}
-	if out.Requests > 0 {
-		out.CPUPerRequestUs = float64((cpu1 - cpu0).Microseconds()) / float64(out.Requests)
-	}
+	out.CPUPerRequestUs = perRequestUs(cpu1-cpu0, out.Requests)
+	out.EmulatorCPUPerRequestUs = perRequestUs(self1-self0, out.Requests)
 	out.SQSPer1000 = per1000(minus(after, before), out.Accepted)
 	if out.Accepted == 0 {
 		return out, fmt.Errorf("api accepted none of %d requests", out.Requests)
@@ -160,3 +174,11 @@ func requestBodies(token string, n int) [][]byte {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// perRequestUs spreads cpu over n requests (or messages), in µs.
+func perRequestUs(cpu time.Duration, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(n)
+}

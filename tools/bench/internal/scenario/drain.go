@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -55,8 +56,12 @@ type DrainResult struct {
 	ReceiveErrors   int                `json:"receive_errors"`
 	Failed          map[string]float64 `json:"failed,omitempty"`
 	CPUPerMessageUs float64            `json:"cpu_per_message_us"`
-	SQSPer1000      []OpRate           `json:"sqs_per_1000"`
-	S3Per1000       []OpRate           `json:"s3_per_1000"`
+	// EmulatorCPUPerMessageUs is what this process spent per message on
+	// the same cores while the consumer drained: the emulator, the proxy
+	// in front of it that times each stored object, and any latency proxy.
+	EmulatorCPUPerMessageUs float64  `json:"emulator_cpu_per_message_us"`
+	SQSPer1000              []OpRate `json:"sqs_per_1000"`
+	S3Per1000               []OpRate `json:"s3_per_1000"`
 }
 
 // Drain runs the drains, each on its own queue, bucket and consumer.
@@ -84,7 +89,7 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	}
 	var rates []float64
 	sqsCounts, s3Counts := map[string]float64{}, map[string]float64{}
-	var cpu time.Duration
+	var cpu, emulatorCPU time.Duration
 	for run := range cfg.Runs {
 		r, err := drainOnce(ctx, e, endpoint, cfg)
 		if err != nil {
@@ -103,6 +108,7 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 			s3Counts[k] += v
 		}
 		cpu += r.cpu
+		emulatorCPU += r.emulatorCPU
 		out.ReceiveErrors += int(r.receiveErrors)
 		for k, v := range r.failed {
 			if out.Failed == nil {
@@ -117,12 +123,14 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	total := cfg.Messages * cfg.Runs
 	out.SQSPer1000 = per1000(sqsCounts, total)
 	out.S3Per1000 = per1000(s3Counts, total)
-	out.CPUPerMessageUs = float64(cpu.Microseconds()) / float64(total)
+	out.CPUPerMessageUs = perRequestUs(cpu, total)
+	out.EmulatorCPUPerMessageUs = perRequestUs(emulatorCPU, total)
 	return out, nil
 }
 
 type drainRun struct {
 	drain, slowest, gap, cpu time.Duration
+	emulatorCPU              time.Duration      // this process's, during the drain
 	sqs, s3                  map[string]float64 // requests the consumer sent
 	receiveErrors            float64
 	failed                   map[string]float64 // messages_failed_total by reason, non-zero only
@@ -151,6 +159,10 @@ func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (d
 	if err := preload(ctx, st.Clients.SQS, st.Resources.QueueURL, cfg.Messages); err != nil {
 		return drainRun{}, err
 	}
+	self0, err := proccpu.Time(os.Getpid())
+	if err != nil {
+		return drainRun{}, err
+	}
 	start := time.Now()
 	consumer, err := st.StartConsumer(ctx)
 	if err != nil {
@@ -158,6 +170,10 @@ func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (d
 	}
 	if !tr.waitFor(cfg.Messages, start.Add(cfg.Timeout)) {
 		return drainRun{}, fmt.Errorf("%d of %d messages stored within %s", len(tr.times()), cfg.Messages, cfg.Timeout)
+	}
+	self1, err := proccpu.Time(os.Getpid())
+	if err != nil {
+		return drainRun{}, err
 	}
 	cpu, err := proccpu.Time(consumer.Pid())
 	if err != nil {
@@ -187,7 +203,7 @@ func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (d
 	}
 	times := tr.times()
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	r := drainRun{drain: times[len(times)-1].Sub(start), cpu: cpu, sqs: sqsReqs, s3: s3Reqs, receiveErrors: errs[""], failed: failed}
+	r := drainRun{drain: times[len(times)-1].Sub(start), cpu: cpu, emulatorCPU: self1 - self0, sqs: sqsReqs, s3: s3Reqs, receiveErrors: errs[""], failed: failed}
 	r.slowest = r.drain
 	prev := start
 	for _, t := range times {

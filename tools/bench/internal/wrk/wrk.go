@@ -33,6 +33,8 @@ type Result struct {
 	Elapsed  time.Duration
 	RPS      float64
 	P50, P99 time.Duration
+	// CPU is what wrk itself used (user + system), its share of the cores.
+	CPU time.Duration
 }
 
 // Available reports whether wrk is on PATH.
@@ -62,7 +64,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
-	return Parse(string(out))
+	r, err := Parse(string(out))
+	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, err
 }
 
 // Parse reads wrk's report: the request count and elapsed time, the

@@ -47,6 +47,7 @@ func TestRunPassesTheLoadAndReadsTheReport(t *testing.T) {
 [ "$*" = "-t 2 -c 64 -d 3s --latency -s $9 http://127.0.0.1:1/api/message" ] || { echo "args: $*"; exit 3; }
 grep -q 'wrk.method = "POST"' "$9" && grep -q 'Content-Type"] = "application/json"' "$9" &&
   grep -q 'wrk.body = "{\\"a\\":\\"b\\"}"' "$9" || { cat "$9"; exit 4; }
+i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done # some CPU for Run to count
 cat <<'EOR'
 ` + report + `EOR
 `
@@ -64,5 +65,8 @@ cat <<'EOR'
 	}
 	if r.Requests != 153412 || r.P99 != 11200*time.Microsecond {
 		t.Errorf("Run = %+v", r)
+	}
+	if r.CPU <= 0 {
+		t.Errorf("wrk's own CPU was not counted: %+v", r)
 	}
 }

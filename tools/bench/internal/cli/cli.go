@@ -25,7 +25,7 @@ import (
 	"github.com/devops-exam/msgpipe/tools/bench/internal/wrk"
 )
 
-const usage = `usage: bench api|drain [flags]   run a benchmark (see -h of each)
+const usage = `usage: bench api|drain|latency [flags]   run a benchmark (see -h of each)
        bench chart -in FILE -out PNG [-api-x NAME] [-drain-x NAME]`
 
 // Main runs the command and returns its exit status: 0, 1 for a failed run,
@@ -37,7 +37,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
-	case "api", "drain":
+	case "api", "drain", "latency":
 		err = runBench(ctx, args[0], args[1:], stdout, stderr)
 	case "chart":
 		err = runChart(args[1:], stderr)
@@ -112,6 +112,7 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 	requests := fs.Int("requests", 1_000_000, "api: at most this many requests")
 	messages := fs.Int("messages", 2000, "drain: messages preloaded per run")
 	runs := fs.Int("runs", 1, "drain: drains per setting")
+	pause := fs.Duration("pause", 20*time.Millisecond, "latency: pause between two messages")
 	loadgenName := fs.String("loadgen", "auto", "api: `wrk`, go, or auto (wrk when on PATH)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -152,6 +153,9 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 	}
 	defer e.Close()
 	delays := latencyproxy.Delays{SQS: *sqsLat, S3Put: *s3Lat}
+	if kind == "latency" && delays != (latencyproxy.Delays{}) {
+		return usageError{errors.New("latency measures the pipeline on loopback: -sqs-latency and -s3-latency do not apply")}
+	}
 
 	for _, settings := range env.matrix() {
 		var res any
@@ -171,6 +175,14 @@ func runBench(ctx context.Context, kind string, args []string, stdout, stderr io
 			}
 			fmt.Fprintf(stdout, "drain %s sqs+%s s3+%s: %d×%d msgs, median %.0f msgs/s (worst %.0f), slowest message %.2f s, longest gap %.2f s, stalled runs %d (receive errors %d, failures %v), %.1f µs CPU/msg (emulator %.1f), SQS requests per 1000: %s; S3: %s\n",
 				describe(settings), *sqsLat, *s3Lat, *runs, *messages, r.MsgsPerSec, r.WorstMsgsPerSec, r.SlowestSeconds, r.LongestGapSeconds, r.StalledRuns, r.ReceiveErrors, r.Failed, r.CPUPerMessageUs, r.EmulatorCPUPerMessageUs, rates(r.SQSPer1000), rates(r.S3Per1000))
+			res = r
+		case "latency":
+			r, err := scenario.Latency(ctx, e, scenario.LatencyConfig{Messages: *messages, Pause: *pause, Env: settings})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "latency %s: %d msgs one at a time, send→stored p50 %.2f ms, p99 %.2f ms; 200→stored p50 %.2f ms, p99 %.2f ms; send→200 p50 %.2f ms\n",
+				describe(settings), r.Messages, r.P50Ms, r.P99Ms, r.AfterOKP50Ms, r.AfterOKP99Ms, r.APIP50Ms)
 			res = r
 		}
 		if *record != "" {

@@ -82,6 +82,19 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// A few messages one at a time: each is found stored, and the times add up.
+// The object may be stored before the client has read the 200, so only the
+// whole trip is sure to be longer than the part after the answer.
+func TestLatency(t *testing.T) {
+	r, err := Latency(t.Context(), env, LatencyConfig{Messages: 5, Pause: time.Millisecond, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Messages != 5 || r.APIP50Ms <= 0 || r.P50Ms <= 0 || r.P50Ms <= r.AfterOKP50Ms || r.P99Ms < r.P50Ms {
+		t.Errorf("result %+v", r)
+	}
+}
+
 func TestParseEnv(t *testing.T) {
 	if k, v, err := ParseEnv("WORKER_CONCURRENCY=10,20"); err != nil || k != "WORKER_CONCURRENCY" || v != "10,20" {
 		t.Errorf("ParseEnv = %q, %q, %v", k, v, err)

@@ -72,16 +72,17 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
-	// The emulator's own proxy stays in the path: its PUT hook tells the
-	// time each object was stored.
-	endpoint := e.Emulator.URL
+	// The emulator's own proxy stays in the path of object writes: its PUT
+	// hook tells the time each object was stored. SQS calls go straight to
+	// the emulator, or through the latency proxy when one is asked for.
+	env := func(extra map[string]string) map[string]string { return e.fewestHops(extra) }
 	if cfg.Delays != (latencyproxy.Delays{}) {
-		proxy, err := latencyproxy.Start(endpoint, cfg.Delays)
+		proxy, err := latencyproxy.Start(e.Emulator.URL, cfg.Delays)
 		if err != nil {
 			return DrainResult{}, err
 		}
 		defer proxy.Close()
-		endpoint = proxy.URL
+		env = func(extra map[string]string) map[string]string { return withEndpoint(proxy.URL, extra) }
 	}
 	out := DrainResult{
 		Scenario: "drain", Messages: cfg.Messages, Runs: cfg.Runs, Env: cfg.Env,
@@ -91,7 +92,7 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	sqsCounts, s3Counts := map[string]float64{}, map[string]float64{}
 	var cpu, emulatorCPU time.Duration
 	for run := range cfg.Runs {
-		r, err := drainOnce(ctx, e, endpoint, cfg)
+		r, err := drainOnce(ctx, e, env, cfg)
 		if err != nil {
 			return out, fmt.Errorf("run %d: %w", run+1, err)
 		}
@@ -136,13 +137,13 @@ type drainRun struct {
 	failed                   map[string]float64 // messages_failed_total by reason, non-zero only
 }
 
-func drainOnce(ctx context.Context, e *Env, endpoint string, cfg DrainConfig) (drainRun, error) {
+func drainOnce(ctx context.Context, e *Env, env func(map[string]string) map[string]string, cfg DrainConfig) (drainRun, error) {
 	st, err := stack.Start(ctx, stack.Options{
 		Emulator:    e.Emulator,
 		Names:       names("drain"),
 		Binaries:    e.Binaries,
-		APIEnv:      withEndpoint(endpoint, nil),
-		ConsumerEnv: withEndpoint(endpoint, cfg.Env),
+		APIEnv:      env(nil),
+		ConsumerEnv: env(cfg.Env),
 		Logs:        e.Logs,
 		// The preload goes straight to the emulator before any consumer
 		// runs. A consumer started and stopped first left long polls the

@@ -60,8 +60,8 @@ func Latency(ctx context.Context, e *Env, cfg LatencyConfig) (LatencyResult, err
 		Emulator:    e.Emulator,
 		Names:       names("latency"),
 		Binaries:    e.Binaries,
-		APIEnv:      withEndpoint(e.Emulator.URL, cfg.Env),
-		ConsumerEnv: withEndpoint(e.Emulator.URL, cfg.Env),
+		APIEnv:      e.fewestHops(cfg.Env),
+		ConsumerEnv: e.fewestHops(cfg.Env),
 		Logs:        e.Logs,
 	})
 	if err != nil {

@@ -82,6 +82,18 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// Without injected latency the consumer reaches SQS directly and only its
+// object writes pass the proxy that times them: every object is still seen.
+func TestDrainOnLoopback(t *testing.T) {
+	r, err := Drain(t.Context(), env, DrainConfig{Messages: 30, Runs: 1, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.MsgsPerSec <= 0 || r.StalledRuns != 0 {
+		t.Errorf("result %+v", r)
+	}
+}
+
 // A few messages one at a time: each is found stored, and the times add up.
 // The object may be stored before the client has read the 200, so only the
 // whole trip is sure to be longer than the part after the answer.

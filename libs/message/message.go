@@ -155,6 +155,9 @@ func malformed(format string, args ...any) *Error {
 // that unauthenticated callers learn nothing more than that the JSON was
 // well formed.
 func ParseRequest(body []byte) (Request, error) {
+	if req, ok := fastRequest(body); ok {
+		return req, nil
+	}
 	return walkRequest(body)
 }
 
@@ -232,6 +235,9 @@ func mergeFields(known []FieldError, err error) []FieldError {
 // DecodeData reads an SQS message body and validates it with the same rules
 // the API applied, so the consumer never stores what the API would refuse.
 func DecodeData(body []byte) (Data, error) {
+	if d, ok := fastData(body); ok {
+		return judgeData(d, nil)
+	}
 	return walkData(body)
 }
 

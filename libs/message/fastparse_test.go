@@ -1,7 +1,11 @@
 package message
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -115,4 +119,101 @@ func TestFastPathLeavesTheRestToTheWalker(t *testing.T) {
 			t.Errorf("%s: fast path read %q as %+v", name, body, d)
 		}
 	}
+}
+
+func TestFastPathMatchesWalker(t *testing.T) {
+	for _, body := range fastParseSeeds(t) {
+		assertSameAsWalker(t, body)
+	}
+}
+
+// FuzzFastParseMatchesWalker checks that, whatever the input, ParseRequest
+// and DecodeData return exactly what the walker alone would.
+func FuzzFastParseMatchesWalker(f *testing.F) {
+	for _, body := range fastParseSeeds(f) {
+		f.Add(body)
+	}
+	f.Fuzz(assertSameAsWalker)
+}
+
+func assertSameAsWalker(t *testing.T, body []byte) {
+	req, err := ParseRequest(body)
+	wantReq, wantErr := walkRequest(body)
+	if !reflect.DeepEqual(req, wantReq) || !sameError(err, wantErr) {
+		t.Errorf("ParseRequest(%q)\n = %#v, %v\nwalker: %#v, %v", body, req, err, wantReq, wantErr)
+	}
+	d, err := DecodeData(body)
+	wantData, wantErr := walkData(body)
+	if d != wantData || !sameError(err, wantErr) {
+		t.Errorf("DecodeData(%q)\n = %#v, %v\nwalker: %#v, %v", body, d, err, wantData, wantErr)
+	}
+}
+
+func sameError(a, b error) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	var ea, eb *Error
+	return errors.As(a, &ea) && errors.As(b, &eb) && ea.Kind == eb.Kind && a.Error() == b.Error()
+}
+
+// fastParseSeeds are the cases above, FuzzParseRequest's seeds and its
+// corpus, and the data objects of all of them, for DecodeData.
+func fastParseSeeds(tb testing.TB) [][]byte {
+	bodies := append([]string(nil), commonCases...)
+	for _, body := range bailOuts {
+		bodies = append(bodies, body)
+	}
+	bodies = append(bodies,
+		`{"data":{},"token":""}`,
+		`{"data":{"email_subject":"\ud800","email_sender":"a@b.c","email_timestream":"t","email_content":"c"},"token":"t"}`,
+		`{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"a\ud800b\ufffd"},"token":"t"}`,
+		`{"data":{"email_subject":"s","email_sender":"a@b.c","email_timestream":"t","email_content":"\\ud800\ud83d\ude00\ufffe"},"token":"t"}`,
+		`{"data":null}`,
+		withContent(`"\u0000"`),
+		withContent(`"x"`)+" \t\r\n",
+		" \n"+goodData+"\n",
+	)
+	bodies = append(bodies, fuzzCorpus(tb, "testdata/fuzz/FuzzParseRequest")...)
+	var seeds [][]byte
+	for _, body := range bodies {
+		seeds = append(seeds, []byte(body))
+		if data, ok := dataMember(body); ok {
+			seeds = append(seeds, []byte(data))
+		}
+	}
+	return seeds
+}
+
+// dataMember cuts the data object out of a request body built above, so
+// that DecodeData is tried on the same cases as ParseRequest.
+func dataMember(body string) (string, bool) {
+	_, data, ok := strings.Cut(body, `"data":`)
+	if !ok {
+		return "", false
+	}
+	data, _, ok = strings.Cut(data, `,"token"`)
+	return data, ok
+}
+
+// fuzzCorpus reads the inputs a fuzz target's corpus directory holds.
+func fuzzCorpus(tb testing.TB, dir string) []string {
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no corpus in %s: %v", dir, err)
+	}
+	var inputs []string
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		_, lit, _ := strings.Cut(strings.TrimSpace(string(b)), "\n[]byte(")
+		input, err := strconv.Unquote(strings.TrimSuffix(lit, ")"))
+		if err != nil {
+			tb.Fatalf("%s: %v", file, err)
+		}
+		inputs = append(inputs, input)
+	}
+	return inputs
 }

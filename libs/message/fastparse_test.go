@@ -122,18 +122,29 @@ func TestFastPathLeavesTheRestToTheWalker(t *testing.T) {
 }
 
 func TestFastPathMatchesWalker(t *testing.T) {
-	for _, body := range fastParseSeeds(t) {
-		assertSameAsWalker(t, body)
+	for _, input := range fastParseSeeds(t) {
+		assertSameAsWalkerInAndAround(t, input)
 	}
 }
 
 // FuzzFastParseMatchesWalker checks that, whatever the input, ParseRequest
 // and DecodeData return exactly what the walker alone would.
 func FuzzFastParseMatchesWalker(f *testing.F) {
-	for _, body := range fastParseSeeds(f) {
-		f.Add(body)
+	for _, input := range fastParseSeeds(f) {
+		f.Add(input)
 	}
-	f.Fuzz(assertSameAsWalker)
+	f.Fuzz(assertSameAsWalkerInAndAround)
+}
+
+// assertSameAsWalkerInAndAround tries the input as a body, and as the text
+// of a string in an otherwise valid body: most mutations break the JSON
+// around the strings, and only inside one does the input reach the fast
+// path's decoding of escapes.
+func assertSameAsWalkerInAndAround(t *testing.T, input []byte) {
+	assertSameAsWalker(t, input)
+	value := `"` + string(input) + `"`
+	assertSameAsWalker(t, []byte(withContent(value)))
+	assertSameAsWalker(t, []byte(dataJSON(`"s"`, `"a@b.c"`, `"t"`, value)))
 }
 
 func assertSameAsWalker(t *testing.T, body []byte) {
@@ -158,7 +169,8 @@ func sameError(a, b error) bool {
 }
 
 // fastParseSeeds are the cases above, FuzzParseRequest's seeds and its
-// corpus, and the data objects of all of them, for DecodeData.
+// corpus, some string contents, and the data objects cut out of the
+// requests, for DecodeData.
 func fastParseSeeds(tb testing.TB) [][]byte {
 	bodies := append([]string(nil), commonCases...)
 	for _, body := range bailOuts {
@@ -175,6 +187,8 @@ func fastParseSeeds(tb testing.TB) [][]byte {
 		" \n"+goodData+"\n",
 	)
 	bodies = append(bodies, fuzzCorpus(tb, "testdata/fuzz/FuzzParseRequest")...)
+	// The text of strings, for the fuzzer to grow inside one.
+	bodies = append(bodies, `\" \\ \/ \b \f \n \r \t \u00e9 \u0000`, `\ud83d\ude00`, `\ud800`, `\udc00`, `\\ud800`, `\ud800\\udc00`, "\uFFFD\x01")
 	var seeds [][]byte
 	for _, body := range bodies {
 		seeds = append(seeds, []byte(body))

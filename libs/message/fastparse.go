@@ -53,14 +53,20 @@ func fastData(body []byte) (d Data, ok bool) {
 // scanner reads JSON from b, position i. Each method reports false when
 // the input is not the common case, after which the scanner is not used.
 type scanner struct {
-	b []byte
+	b string
 	i int
 }
 
 // newScanner refuses invalid UTF-8 up front, as the walker does, so that
-// strings can be copied without decoding their runes.
+// strings can be taken as they are without decoding their runes. It copies
+// the body once, and the values without escapes are parts of that copy:
+// one allocation instead of one a value, and the values are most of the
+// body anyway.
 func newScanner(body []byte) (*scanner, bool) {
-	return &scanner{b: body}, utf8.Valid(body)
+	if !utf8.Valid(body) {
+		return nil, false
+	}
+	return &scanner{b: string(body)}, true
 }
 
 // data reads the data object, whose four members are all strings.
@@ -102,14 +108,12 @@ func (s *scanner) key(names []string) (int, bool) {
 	}
 	if escaped {
 		// encoding/json decodes names, so `"tok\u0065n"` is token.
-		name, ok := unescape(raw)
-		if !ok {
+		if raw, ok = unescape(raw); !ok {
 			return 0, false
 		}
-		raw = []byte(name)
 	}
 	for i, n := range names {
-		if string(raw) == n { // a comparison, which copies nothing
+		if raw == n {
 			return i, true
 		}
 	}
@@ -125,33 +129,32 @@ func (s *scanner) str() (string, bool) {
 	if escaped {
 		return unescape(raw)
 	}
-	return string(raw), true
+	return raw, true
 }
 
 // raw reads a string and returns what stands between its quotes, and
 // whether that holds escapes. A raw control byte is not the common case.
-func (s *scanner) raw() (raw []byte, escaped, ok bool) {
+func (s *scanner) raw() (raw string, escaped, ok bool) {
 	if !s.punct('"') {
-		return nil, false, false
+		return "", false, false
 	}
-	start := s.i
-	for {
-		for s.i < len(s.b) && plain[s.b[s.i]] {
-			s.i++
+	b, start := s.b, s.i
+	for i := start; ; {
+		for i < len(b) && plain[b[i]] { // locals: the loop stays in registers
+			i++
 		}
-		if s.i >= len(s.b) {
-			return nil, false, false
+		if i >= len(b) {
+			return "", false, false
 		}
-		switch s.b[s.i] {
+		switch b[i] {
 		case '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, escaped, true
+			s.i = i + 1
+			return b[start:i], escaped, true
 		case '\\':
 			escaped = true
-			s.i += 2 // the escape's letter cannot be a closing quote
+			i += 2 // the escape's letter cannot be a closing quote
 		default:
-			return nil, false, false
+			return "", false, false
 		}
 	}
 }
@@ -169,7 +172,7 @@ var plain = func() (t [256]bool) {
 // unescape decodes the contents of a string as encoding/json does, but
 // reports false where it would quietly write U+FFFD for a lone surrogate,
 // so that the walker can report it.
-func unescape(raw []byte) (string, bool) {
+func unescape(raw string) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(raw)) // an escape never decodes to more bytes than it takes
 	for i := 0; i < len(raw); {
@@ -214,7 +217,7 @@ func unescape(raw []byte) (string, bool) {
 // unicodeEscape decodes the \uXXXX escape at the start of raw, or the pair
 // of them that encodes one character outside the BMP, and returns how many
 // bytes it took: 0 if there is no such escape or it is a lone surrogate.
-func unicodeEscape(raw []byte) (rune, int) {
+func unicodeEscape(raw string) (rune, int) {
 	r, ok := hex4(raw)
 	switch {
 	case !ok:
@@ -233,7 +236,7 @@ func unicodeEscape(raw []byte) (rune, int) {
 }
 
 // hex4 decodes `\uXXXX` at the start of raw.
-func hex4(raw []byte) (rune, bool) {
+func hex4(raw string) (rune, bool) {
 	if len(raw) < 6 || raw[0] != '\\' || raw[1] != 'u' {
 		return 0, false
 	}

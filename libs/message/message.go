@@ -155,6 +155,14 @@ func malformed(format string, args ...any) *Error {
 // that unauthenticated callers learn nothing more than that the JSON was
 // well formed.
 func ParseRequest(body []byte) (Request, error) {
+	if req, ok := fastRequest(body); ok {
+		return req, nil
+	}
+	return walkRequest(body)
+}
+
+// walkRequest is ParseRequest for any input, read by the walker.
+func walkRequest(body []byte) (Request, error) {
 	var req Request
 	w, err := newWalker(body)
 	if err != nil {
@@ -227,6 +235,14 @@ func mergeFields(known []FieldError, err error) []FieldError {
 // DecodeData reads an SQS message body and validates it with the same rules
 // the API applied, so the consumer never stores what the API would refuse.
 func DecodeData(body []byte) (Data, error) {
+	if d, ok := fastData(body); ok {
+		return judgeData(d, nil)
+	}
+	return walkData(body)
+}
+
+// walkData is DecodeData for any input, read by the walker.
+func walkData(body []byte) (Data, error) {
 	var d Data
 	var fields []FieldError
 	w, err := newWalker(body)
@@ -239,6 +255,11 @@ func DecodeData(body []byte) (Data, error) {
 	if err != nil {
 		return Data{}, err
 	}
+	return judgeData(d, fields)
+}
+
+// judgeData adds the problems in d's values to those the parse found.
+func judgeData(d Data, fields []FieldError) (Data, error) {
 	if fields = mergeFields(fields, d.validate("")); len(fields) > 0 {
 		return d, &Error{Kind: Invalid, Reason: "invalid payload", Fields: fields}
 	}

@@ -60,7 +60,7 @@ const warmup = 500
 
 // API runs one api benchmark. Without injected latency the api talks to the
 // emulator directly, with no proxy hop to share the cores.
-func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
+func API(ctx context.Context, e *Env, cfg APIConfig) (_ APIResult, err error) {
 	endpoint := e.Emulator.BackendURL
 	if cfg.Delays != (latencyproxy.Delays{}) {
 		proxy, err := latencyproxy.Start(endpoint, cfg.Delays)
@@ -83,7 +83,7 @@ func API(ctx context.Context, e *Env, cfg APIConfig) (APIResult, error) {
 	if err != nil {
 		return APIResult{}, err
 	}
-	defer st.Stop(10 * time.Second)
+	defer stopAndForget(ctx, st, &err)
 
 	bodies := requestBodies(st.Resources.Token, 256)
 	lc := loadgen.Config{

@@ -137,7 +137,7 @@ type drainRun struct {
 	failed                   map[string]float64 // messages_failed_total by reason, non-zero only
 }
 
-func drainOnce(ctx context.Context, e *Env, env func(map[string]string) map[string]string, cfg DrainConfig) (drainRun, error) {
+func drainOnce(ctx context.Context, e *Env, env func(map[string]string) map[string]string, cfg DrainConfig) (_ drainRun, err error) {
 	st, err := stack.Start(ctx, stack.Options{
 		Emulator:    e.Emulator,
 		Names:       names("drain"),
@@ -155,7 +155,7 @@ func drainOnce(ctx context.Context, e *Env, env func(map[string]string) map[stri
 	if err != nil {
 		return drainRun{}, err
 	}
-	defer st.Stop(10 * time.Second)
+	defer stopAndForget(ctx, st, &err)
 	tr := e.track(st.Resources.Bucket)
 	if err := preload(ctx, st.Clients.SQS, st.Resources.QueueURL, cfg.Messages); err != nil {
 		return drainRun{}, err

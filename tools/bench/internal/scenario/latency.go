@@ -49,7 +49,7 @@ type LatencyResult struct {
 const latencyWarmup = 20
 
 // Latency runs the end-to-end benchmark through both binaries.
-func Latency(ctx context.Context, e *Env, cfg LatencyConfig) (LatencyResult, error) {
+func Latency(ctx context.Context, e *Env, cfg LatencyConfig) (_ LatencyResult, err error) {
 	if cfg.Messages < 1 {
 		return LatencyResult{}, errors.New("latency: need at least one message")
 	}
@@ -67,7 +67,7 @@ func Latency(ctx context.Context, e *Env, cfg LatencyConfig) (LatencyResult, err
 	if err != nil {
 		return LatencyResult{}, err
 	}
-	defer st.Stop(10 * time.Second)
+	defer stopAndForget(ctx, st, &err)
 	tr := e.track(st.Resources.Bucket)
 	client := &http.Client{Timeout: 10 * time.Second}
 	bodies := requestBodies(st.Resources.Token, 64)

@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/devops-exam/msgpipe/internal/stack"
 	"github.com/devops-exam/msgpipe/tools/bench/internal/latencyproxy"
@@ -104,6 +109,38 @@ func TestLatency(t *testing.T) {
 	}
 	if r.Messages != 5 || r.APIP50Ms <= 0 || r.P50Ms <= 0 || r.P50Ms <= r.AfterOKP50Ms || r.P99Ms < r.P50Ms {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// A finished run leaves nothing in the emulator to slow the next one.
+func TestForgetEmptiesTheEmulator(t *testing.T) {
+	ctx := t.Context()
+	st, err := stack.Start(ctx, stack.Options{Emulator: env.Emulator, Names: names("forget"), Binaries: env.Binaries, DeferConsumer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := st.Resources
+	if err := preload(ctx, st.Clients.SQS, r.QueueURL, 12); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"messages/a.json", "messages/b.json"} {
+		if _, err := st.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(r.Bucket), Key: aws.String(k), Body: strings.NewReader("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runErr error
+	stopAndForget(ctx, st, &runErr)
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	for _, q := range []string{r.QueueURL, r.DLQURL} {
+		if _, err := st.Clients.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q)}); err == nil {
+			t.Errorf("queue %s is still there", q)
+		}
+	}
+	out, err := st.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(r.Bucket)})
+	if err != nil || len(out.Contents) != 0 {
+		t.Errorf("bucket %s: %d objects left (%v)", r.Bucket, len(out.Contents), err)
 	}
 }
 

@@ -420,6 +420,39 @@ func TestACallThatFailsFailsItsRequestsRetryably(t *testing.T) {
 	}
 }
 
+// While a call is in flight, another starts only for a full batch: fewer
+// waiting messages go with the next free call, so calls stay full.
+func TestAnotherCallStartsOnlyForAFullBatch(t *testing.T) {
+	f := newFake(t, "262144")
+	f.release = make(chan struct{})
+	p := newPublisher(t, f, Options{MaxInFlight: 3})
+	inFlight := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.inFlight
+	}
+	results := publishAsync(t, p, context.Background(), 1, nil)
+	f.waitStarted(t)
+	results = append(results, publishAsync(t, p, context.Background(), MaxBatchEntries-1, nil)...)
+	if n := inFlight(); n != 1 {
+		t.Fatalf("%d calls in flight with %d messages waiting, want 1", n, MaxBatchEntries-1)
+	}
+	results = append(results, publishAsync(t, p, context.Background(), 1, nil)...)
+	if n := inFlight(); n != 2 {
+		t.Fatalf("%d calls in flight with a full batch waiting, want 2", n)
+	}
+	f.waitStarted(t)
+	close(f.release)
+	for _, c := range results {
+		if r := await(t, c); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	if got := fmt.Sprint(f.batchSizes()); got != "[1 10]" {
+		t.Fatalf("batches %s, want [1 10]", got)
+	}
+}
+
 // No more than MaxInFlight calls run at once, and nothing is lost waiting.
 func TestCallsInFlightAreBounded(t *testing.T) {
 	f := newFake(t, "262144")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,6 +211,38 @@ var notInTemplate = map[string]string{
 	"S3_KMS_KEY_ID": "only with S3_SSE=aws:kms; the template uses SSE-S3 (AES256)",
 }
 
+// runtimeVars are read by the Go runtime, not by the services' loaders.
+var runtimeVars = map[string]string{
+	"GOMEMLIMIT": "a soft limit that makes the collector work harder before the task runs out of memory",
+}
+
+// The services raise GOGC (libs/gcpolicy), so the heap may grow to five
+// times its live size between collections; GOMEMLIMIT keeps that growth
+// under the task's memory, with room left for stacks and the runtime.
+func TestGOMEMLIMITLeavesHeadroomUnderTheTasksMemory(t *testing.T) {
+	for _, svc := range Services {
+		in := decode(t, svc)
+		v, ok := env(in.ContainerDefinitions[0])["GOMEMLIMIT"]
+		if !ok {
+			t.Errorf("%s: no GOMEMLIMIT; with GOGC raised the heap has no ceiling below the task's memory", svc)
+			continue
+		}
+		m := regexp.MustCompile(`^([0-9]+)MiB$`).FindStringSubmatch(v)
+		if m == nil {
+			t.Errorf("%s: GOMEMLIMIT=%q, want a whole number of MiB", svc, v)
+			continue
+		}
+		limit, _ := strconv.Atoi(m[1])
+		task, err := strconv.Atoi(aws.ToString(in.Memory))
+		if err != nil {
+			t.Fatalf("%s: task memory %q: %v", svc, aws.ToString(in.Memory), err)
+		}
+		if limit > task*3/4 || limit < task/2 {
+			t.Errorf("%s: GOMEMLIMIT %d MiB for a task of %d MiB; want between half and three quarters of it", svc, limit, task)
+		}
+	}
+}
+
 func TestTemplateEnvironmentMatchesWhatEachServiceReads(t *testing.T) {
 	for _, svc := range Services {
 		t.Run(svc, func(t *testing.T) {
@@ -217,7 +250,7 @@ func TestTemplateEnvironmentMatchesWhatEachServiceReads(t *testing.T) {
 			e := env(decode(t, svc).ContainerDefinitions[0])
 			var unknown, missing []string
 			for k := range e {
-				if _, ok := reads[k]; !ok {
+				if _, ok := reads[k]; !ok && runtimeVars[k] == "" {
 					unknown = append(unknown, k)
 				}
 			}

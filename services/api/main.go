@@ -16,6 +16,7 @@ import (
 
 	"github.com/devops-exam/msgpipe/libs/awsconfig"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
+	"github.com/devops-exam/msgpipe/libs/gcpolicy"
 	"github.com/devops-exam/msgpipe/libs/healthcheck"
 	"github.com/devops-exam/msgpipe/libs/httpserver"
 	"github.com/devops-exam/msgpipe/libs/logging"
@@ -50,6 +51,7 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "api: %v\n", err)
 		return libconfig.ExitCode
 	}
+	gogc := gcpolicy.Apply(lookup)
 	// Lines are written in batches, not one system call each; Close on
 	// the way out writes the last of them.
 	logOut := logging.NewBuffer(stdout, logging.FlushInterval, logging.BufferMaxBytes)
@@ -105,7 +107,8 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 	}
 	log.Info("api started", "addr", public.ln.Addr().String(), "metrics_addr", metricsLn.ln.Addr().String(),
 		"queue_url", cfg.SQSQueueURL, "queue_max_message_bytes", publisher.MaxMessageBytes(),
-		"publish_max_in_flight", cfg.PublishInFlight, "ssm_parameter", cfg.SSMParameterName, "region", awsCfg.Region)
+		"publish_max_in_flight", cfg.PublishInFlight, "ssm_parameter", cfg.SSMParameterName, "region", awsCfg.Region,
+		"gogc", gogc)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

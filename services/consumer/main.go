@@ -16,6 +16,7 @@ import (
 
 	"github.com/devops-exam/msgpipe/libs/awsconfig"
 	libconfig "github.com/devops-exam/msgpipe/libs/config"
+	"github.com/devops-exam/msgpipe/libs/gcpolicy"
 	"github.com/devops-exam/msgpipe/libs/healthcheck"
 	"github.com/devops-exam/msgpipe/libs/httpserver"
 	"github.com/devops-exam/msgpipe/libs/logging"
@@ -79,6 +80,7 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, err)
 		return err
 	}
+	gogc := gcpolicy.Apply(lookup)
 	// Lines are written in batches, not one system call each; Close on
 	// the way out writes the last of them.
 	logOut := logging.NewBuffer(stdout, logging.FlushInterval, logging.BufferMaxBytes)
@@ -148,7 +150,7 @@ func run(ctx context.Context, lookup libconfig.LookupFunc, stdout, stderr io.Wri
 	logger.Info("consumer started",
 		"queue", cfg.QueueURL, "bucket", cfg.Bucket, "http_addr", ln.Addr().String(),
 		"workers", cfg.WorkerConcurrency, "receivers", cfg.ReceiveConcurrency, "poll_interval", cfg.PollInterval.String(),
-		"visibility_timeout", cfg.VisibilityTimeout.String())
+		"visibility_timeout", cfg.VisibilityTimeout.String(), "gogc", gogc)
 
 	// A server that dies takes the consumer down with it: a task whose
 	// health check cannot answer would be killed by ECS mid-message anyway.

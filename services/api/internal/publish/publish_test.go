@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/devops-exam/msgpipe/internal/kumotest"
+	"github.com/devops-exam/msgpipe/internal/testkit"
 	"github.com/devops-exam/msgpipe/libs/awsconfig"
 	"github.com/devops-exam/msgpipe/libs/message"
 )
@@ -450,6 +451,79 @@ func TestAnotherCallStartsOnlyForAFullBatch(t *testing.T) {
 	}
 	if got := fmt.Sprint(f.batchSizes()); got != "[1 10]" {
 		t.Fatalf("batches %s, want [1 10]", got)
+	}
+}
+
+// twoCallsAndThree starts a call of one message and, since a full batch
+// then waits, a second of ten, both held; then three more messages wait.
+func twoCallsAndThree(t *testing.T, p *Publisher, f *fakeSQS) []chan result {
+	t.Helper()
+	results := publishAsync(t, p, context.Background(), 1, nil)
+	f.waitStarted(t)
+	results = append(results, publishAsync(t, p, context.Background(), MaxBatchEntries, nil)...)
+	f.waitStarted(t)
+	return append(results, publishAsync(t, p, context.Background(), 3, nil)...)
+}
+
+func (p *Publisher) state() (inFlight, pending int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inFlight, len(p.pending)
+}
+
+// A call that finishes while another runs leaves a partial batch to the
+// last one, so that both do not go out half full.
+func TestAPartialBatchWaitsForTheLastCall(t *testing.T) {
+	f := newFake(t, "262144")
+	f.release = make(chan struct{})
+	clock := time.Unix(1_700_000_000, 0)
+	p := newPublisher(t, f, Options{MaxInFlight: 2, Now: func() time.Time { return clock }})
+	results := twoCallsAndThree(t, p, f)
+	f.release <- struct{}{} // one of the two calls finishes
+	testkit.Eventually(t, testTimeout, "the finished call frees its slot", func() (bool, string) {
+		inFlight, pending := p.state()
+		return inFlight == 1 && pending == 3, fmt.Sprintf("%d in flight, %d pending", inFlight, pending)
+	})
+	f.release <- struct{}{} // the last call finishes and takes the three
+	f.waitStarted(t)
+	f.release <- struct{}{}
+	for _, c := range results {
+		if r := await(t, c); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	if got := fmt.Sprint(f.batchSizes()); got != "[1 10 3]" {
+		t.Fatalf("batches %s, want [1 10 3]", got)
+	}
+}
+
+// A partial batch that has waited MaxPartialWait goes with the next call
+// to finish, last or not: a slow call cannot hold it back.
+func TestAPartialBatchDoesNotWaitLong(t *testing.T) {
+	f := newFake(t, "262144")
+	f.release = make(chan struct{})
+	var mu sync.Mutex
+	clock := time.Unix(1_700_000_000, 0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	p := newPublisher(t, f, Options{MaxInFlight: 2, Now: now})
+	results := twoCallsAndThree(t, p, f)
+	mu.Lock()
+	clock = clock.Add(MaxPartialWait)
+	mu.Unlock()
+	f.release <- struct{}{} // one finishes, the other still runs
+	f.waitStarted(t)        // and the finished one sends the three at once
+	if inFlight, pending := p.state(); inFlight != 2 || pending != 0 {
+		t.Fatalf("%d in flight, %d pending; want the three sent by the finished call", inFlight, pending)
+	}
+	f.release <- struct{}{}
+	f.release <- struct{}{}
+	for _, c := range results {
+		if r := await(t, c); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	if got := fmt.Sprint(f.batchSizes()); got != "[1 10 3]" {
+		t.Fatalf("batches %s, want [1 10 3]", got)
 	}
 }
 

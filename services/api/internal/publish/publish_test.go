@@ -465,6 +465,20 @@ func twoCallsAndThree(t *testing.T, p *Publisher, f *fakeSQS) []chan result {
 	return append(results, publishAsync(t, p, context.Background(), 3, nil)...)
 }
 
+// wantOneTenThree waits for every request of twoCallsAndThree and checks
+// that the three went out together, in a third call.
+func wantOneTenThree(t *testing.T, f *fakeSQS, results []chan result) {
+	t.Helper()
+	for _, c := range results {
+		if r := await(t, c); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	if got := fmt.Sprint(f.batchSizes()); got != "[1 10 3]" {
+		t.Fatalf("batches %s, want [1 10 3]", got)
+	}
+}
+
 func (p *Publisher) state() (inFlight, pending int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -487,14 +501,7 @@ func TestAPartialBatchWaitsForTheLastCall(t *testing.T) {
 	f.release <- struct{}{} // the last call finishes and takes the three
 	f.waitStarted(t)
 	f.release <- struct{}{}
-	for _, c := range results {
-		if r := await(t, c); r.err != nil {
-			t.Fatal(r.err)
-		}
-	}
-	if got := fmt.Sprint(f.batchSizes()); got != "[1 10 3]" {
-		t.Fatalf("batches %s, want [1 10 3]", got)
-	}
+	wantOneTenThree(t, f, results)
 }
 
 // A partial batch that has waited MaxPartialWait goes with the next call
@@ -517,14 +524,7 @@ func TestAPartialBatchDoesNotWaitLong(t *testing.T) {
 	}
 	f.release <- struct{}{}
 	f.release <- struct{}{}
-	for _, c := range results {
-		if r := await(t, c); r.err != nil {
-			t.Fatal(r.err)
-		}
-	}
-	if got := fmt.Sprint(f.batchSizes()); got != "[1 10 3]" {
-		t.Fatalf("batches %s, want [1 10 3]", got)
-	}
+	wantOneTenThree(t, f, results)
 }
 
 // No more than MaxInFlight calls run at once, and nothing is lost waiting.

@@ -293,8 +293,14 @@ func (p *Publisher) startCallLocked() bool {
 	case p.inFlight >= p.maxInFlight:
 		return false
 	default:
-		return len(p.pending) >= MaxBatchEntries || p.pendingBytes >= p.maxBytes
+		return p.fullBatchLocked()
 	}
+}
+
+// fullBatchLocked reports whether pending holds a full batch, by entries or
+// by bytes.
+func (p *Publisher) fullBatchLocked() bool {
+	return len(p.pending) >= MaxBatchEntries || p.pendingBytes >= p.maxBytes
 }
 
 // MaxPartialWait bounds how long a partial batch waits for the last call
@@ -313,7 +319,7 @@ func (p *Publisher) continueLocked() bool {
 	switch {
 	case len(p.pending) == 0:
 		return false
-	case p.inFlight == 1, len(p.pending) >= MaxBatchEntries, p.pendingBytes >= p.maxBytes:
+	case p.inFlight == 1, p.fullBatchLocked():
 		return true
 	default:
 		return p.now().Sub(p.pending[0].queued) >= MaxPartialWait

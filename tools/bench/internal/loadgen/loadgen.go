@@ -42,13 +42,17 @@ type Result struct {
 
 // Quantile returns the q-quantile (0 ≤ q ≤ 1) of the latencies, by the
 // nearest-rank method.
-func (r Result) Quantile(q float64) time.Duration {
-	n := len(r.Latencies)
+func (r Result) Quantile(q float64) time.Duration { return Quantile(r.Latencies, q) }
+
+// Quantile returns the q-quantile (0 ≤ q ≤ 1) of sorted, by the
+// nearest-rank method; 0 when it is empty.
+func Quantile(sorted []time.Duration, q float64) time.Duration {
+	n := len(sorted)
 	if n == 0 {
 		return 0
 	}
 	i := int(q*float64(n)+0.5) - 1
-	return r.Latencies[min(max(i, 0), n-1)]
+	return sorted[min(max(i, 0), n-1)]
 }
 
 // Run sends requests until the duration passes, MaxRequests have been

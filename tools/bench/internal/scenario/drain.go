@@ -75,7 +75,7 @@ func Drain(ctx context.Context, e *Env, cfg DrainConfig) (DrainResult, error) {
 	// The emulator's own proxy stays in the path of object writes: its PUT
 	// hook tells the time each object was stored. SQS calls go straight to
 	// the emulator, or through the latency proxy when one is asked for.
-	env := func(extra map[string]string) map[string]string { return e.fewestHops(extra) }
+	env := e.fewestHops
 	if cfg.Delays != (latencyproxy.Delays{}) {
 		proxy, err := latencyproxy.Start(e.Emulator.URL, cfg.Delays)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/devops-exam/msgpipe/internal/stack"
+	"github.com/devops-exam/msgpipe/tools/bench/internal/loadgen"
 )
 
 // LatencyConfig is the end-to-end benchmark at low load: Messages sent one
@@ -134,11 +135,8 @@ func objectSuffix(messageID string) string { return "/" + messageID + ".json" }
 
 // quantile of ds, which it sorts; q in [0, 1].
 func quantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
 	slices.Sort(ds)
-	return ds[min(int(q*float64(len(ds))), len(ds)-1)]
+	return loadgen.Quantile(ds, q)
 }
 
 // waitForKey blocks until a key ending in suffix was written or the deadline
